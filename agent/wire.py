@@ -1,0 +1,171 @@
+"""The wire format between agent and collector (schema_version 1).
+
+Plain stdlib dataclasses: the agent builds and serialises them without pydantic; the
+collector validates incoming JSON against the same classes with pydantic's TypeAdapter
+(``collector.wire_validation``) and then applies :func:`semantic_errors`, the checks a type
+system cannot express (timezone-aware times, catalogue names, units and plausible ranges).
+The JSON Schema generated from these classes is checked in as ``agent/wire.schema.json``;
+a test fails when the classes change without it.
+
+Shape::
+
+    ReportBatch { schema_version, reports: [Report] }
+    Report      { schema_version, report_id (UUID, made by the agent), agent_id,
+                  created_at (tz-aware), agent_version, spool_dropped, results: [ProbeResult] }
+    ProbeResult { probe, target?, status ok|failed|skipped, reason?, started_at, finished_at,
+                  measurements: [Measurement] }
+    Measurement { metric (catalogue name), unit, method, value? | text?, stat, samples }
+
+A failed or skipped result carries a reason and no measurements: a probe never invents
+a number. ``report_id`` makes re-uploads harmless: the collector stores each id once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from agent.metrics import STATS, CatalogueError, check_value
+
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+
+Status = Literal["ok", "failed", "skipped"]
+Stat = Literal["value", "min", "p50", "p95", "max", "mean"]
+
+
+@dataclass
+class Measurement:
+    """One number (or text) with the unit and the method that produced it."""
+
+    metric: str
+    unit: str
+    method: str
+    value: float | None = None
+    text: str | None = None
+    stat: Stat = "value"
+    samples: int = 1
+
+
+@dataclass
+class ProbeResult:
+    """The outcome of one probe against one target (or the device itself)."""
+
+    probe: str
+    status: Status
+    started_at: datetime
+    finished_at: datetime
+    target: str | None = None
+    reason: str | None = None
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """What one agent cycle produced; the unit of spooling and of de-duplication."""
+
+    report_id: uuid.UUID
+    agent_id: str
+    created_at: datetime
+    agent_version: str
+    results: list[ProbeResult]
+    spool_dropped: int = 0
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
+class ReportBatch:
+    """``POST /api/v1/reports`` body: several spooled reports at once."""
+
+    reports: list[Report]
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
+class IngestResponse:
+    accepted: list[str]
+    duplicates: list[str]
+
+
+@dataclass
+class EnrolRequest:
+    """``POST /api/v1/enrol`` body. No hostname or user name is ever sent."""
+
+    token: str
+    room: str
+    agent_version: str = ""
+
+
+@dataclass
+class EnrolResponse:
+    agent_id: str
+    credential: str
+    site: str
+    room: str
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_report(agent_id: str, agent_version: str, results: list[ProbeResult],
+               spool_dropped: int = 0) -> Report:
+    return Report(report_id=uuid.uuid4(), agent_id=agent_id, created_at=utcnow(),
+                  agent_version=agent_version, results=results, spool_dropped=spool_dropped)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, uuid.UUID):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def to_jsonable(obj: Report | ReportBatch | ProbeResult | Measurement) -> dict[str, Any]:
+    """A dataclass as plain JSON types (ISO 8601 times, UUIDs as strings)."""
+    out: dict[str, Any] = _jsonable(asdict(obj))
+    return out
+
+
+def semantic_errors(report: Report) -> list[str]:
+    """Problems in an already type-checked report, each naming the bad value."""
+    errors: list[str] = []
+    where = f"report {report.report_id}"
+    if report.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
+        errors.append(f"{where}: unsupported schema_version {report.schema_version}")
+    if report.created_at.tzinfo is None:
+        errors.append(f"{where}: created_at {report.created_at.isoformat()} has no timezone")
+    if report.spool_dropped < 0:
+        errors.append(f"{where}: spool_dropped {report.spool_dropped} is negative")
+    for i, result in enumerate(report.results):
+        at = f"{where} results[{i}] ({result.probe})"
+        for name in ("started_at", "finished_at"):
+            stamp: datetime = getattr(result, name)
+            if stamp.tzinfo is None:
+                errors.append(f"{at}: {name} {stamp.isoformat()} has no timezone")
+        if (result.started_at.tzinfo is not None and result.finished_at.tzinfo is not None
+                and result.finished_at < result.started_at):
+            errors.append(f"{at}: finished_at is before started_at")
+        if result.status != "ok" and not result.reason:
+            errors.append(f"{at}: status {result.status!r} needs a reason")
+        if result.status != "ok" and result.measurements:
+            errors.append(f"{at}: status {result.status!r} must not carry measurements")
+        for j, m in enumerate(result.measurements):
+            if m.stat not in STATS:
+                errors.append(f"{at} measurements[{j}]: unknown stat {m.stat!r}")
+            if m.samples < 1:
+                errors.append(f"{at} measurements[{j}]: samples {m.samples} must be >= 1")
+            if not m.method:
+                errors.append(f"{at} measurements[{j}] ({m.metric}): method is empty")
+            try:
+                check_value(m.metric, m.unit, m.value, m.text)
+            except CatalogueError as exc:
+                errors.append(f"{at} measurements[{j}]: {exc}")
+    return errors

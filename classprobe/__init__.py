@@ -1,0 +1,3 @@
+"""classprobe: classroom technical readiness."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The collector: enrolment, ingest, readiness verdicts, reports."""
