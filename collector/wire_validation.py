@@ -29,6 +29,17 @@ class WireError(ValueError):
         self.problems = problems
 
 
+class NotJSONError(WireError):
+    """The body is not JSON at all (a 400, where a JSON body of the wrong shape is a 422)."""
+
+
+def _load_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NotJSONError([f"body is not valid JSON: {exc}"]) from exc
+
+
 @cache
 def batch_adapter() -> TypeAdapter[ReportBatch]:
     return TypeAdapter(ReportBatch)
@@ -51,13 +62,11 @@ def _pydantic_problems(exc: ValidationError) -> list[str]:
 
 def parse_batch(body: bytes) -> ReportBatch:
     """Parse and fully validate a ``POST /api/v1/reports`` body."""
-    try:
-        raw: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WireError([f"body is not valid JSON: {exc}"]) from exc
+    raw = _load_json(body)
     if isinstance(raw, dict):
         version = raw.get("schema_version")
-        if version is not None and version not in SUPPORTED_SCHEMA_VERSIONS:
+        unhashable = isinstance(version, dict | list)  # `in` a frozenset would raise
+        if version is not None and (unhashable or version not in SUPPORTED_SCHEMA_VERSIONS):
             supported = sorted(SUPPORTED_SCHEMA_VERSIONS)
             raise WireError([f"unsupported schema_version {version!r}; supported: {supported}"])
     try:
@@ -73,6 +82,7 @@ def parse_batch(body: bytes) -> ReportBatch:
 
 
 def parse_enrol(body: bytes) -> EnrolRequest:
+    _load_json(body)
     try:
         req = enrol_adapter().validate_json(body, strict=True)
     except ValidationError as exc:

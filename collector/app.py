@@ -1,0 +1,39 @@
+"""The collector's FastAPI application, built by :func:`create_app`.
+
+Nothing happens at import time: the engine, the tables, the profiles and the random block
+for speed tests are made inside the factory and kept on ``app.state``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from collector.db import init_db, make_engine
+from collector.errors import install_error_handlers
+from collector.routers import enrol, pages, reports, sites, speed, speedtest_mini
+from collector.services.profiles import load_profiles
+from collector.settings import Settings
+from collector.streaming import new_random_block
+
+ROUTERS = (enrol.router, reports.router, sites.router, speed.router, speedtest_mini.router,
+           pages.router)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="classprobe collector",
+        summary="Stores classroom measurements, judges them against requirement profiles, "
+                "and serves as an on-net speed-test server.",
+        version="0.1.0",
+    )
+    engine = make_engine(settings.resolved_database_url())
+    init_db(engine)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.profiles = load_profiles()
+    app.state.random_block = new_random_block()
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

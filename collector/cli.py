@@ -1,0 +1,225 @@
+"""The collector's command line: ``collector serve|create-site|new-token|revoke-agent|agents``,
+``report`` and ``export``. ``main(argv)`` gets argv with the command word first, as
+:mod:`classprobe.cli` passes it (``["report", "--site", "X"]``).
+
+The database is ``--db URL``, else ``CLASSPROBE_DATABASE_URL``, else ``classprobe.db``
+in ``--data-dir`` (default ``CLASSPROBE_DATA_DIR`` or ``./classprobe-data``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from collector.db import init_db, make_engine
+from collector.models import utcnow
+from collector.services import sites as site_service
+from collector.services.export import to_csv, to_json_list
+from collector.services.profiles import load_profiles
+from collector.services.queries import measurement_rows
+from collector.services.readiness import ProfileVerdict
+from collector.services.site_report import SiteReport, build_site_report, report_dict
+from collector.settings import Settings
+
+
+class CliError(Exception):
+    """A failure to report in one line and exit 1."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "db", None):
+        overrides["database_url"] = args.db
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    return Settings(**overrides)
+
+
+def _session(args: argparse.Namespace) -> Session:
+    engine = make_engine(_settings(args).resolved_database_url())
+    init_db(engine)
+    return Session(engine)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from collector.app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings)
+    print(f"classprobe collector on http://{args.host}:{args.port}/ "
+          f"(database {settings.resolved_database_url()})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_create_site(args: argparse.Namespace) -> int:
+    with _session(args) as session:
+        token = site_service.create_site(session, args.name)
+    _print_token(args, token, "created")
+    return 0
+
+
+def cmd_new_token(args: argparse.Namespace) -> int:
+    with _session(args) as session:
+        token = site_service.rotate_token(session, args.name)
+    _print_token(args, token, "has a new enrolment token (the old one no longer works)")
+    return 0
+
+
+def _print_token(args: argparse.Namespace, token: str, what: str) -> None:
+    if args.json:
+        _print_json({"site": args.name, "token": token})
+        return
+    print(f"site {args.name!r} {what}; enrolment token (shown once, keep it safe):")
+    print(token)
+
+
+def cmd_revoke_agent(args: argparse.Namespace) -> int:
+    with _session(args) as session:
+        agent = site_service.revoke_agent(session, args.agent_id)
+    print(f"agent {agent.id} revoked: its uploads are refused from now on")
+    return 0
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    with _session(args) as session:
+        agents = site_service.agents_of(session, site_service.get_site(session, args.site))
+    if args.json:
+        _print_json([{"agent_id": a.agent_id, "room": a.room, "agent_version": a.agent_version,
+                      "created_at": a.created_at.isoformat(),
+                      "last_seen": a.last_seen.isoformat() if a.last_seen else None,
+                      "revoked": a.revoked} for a in agents])
+        return 0
+    print(f"{'agent':36}  {'room':20}  {'version':10}  {'last seen':25}  state")
+    for a in agents:
+        seen = a.last_seen.isoformat(timespec="seconds") if a.last_seen else "never"
+        print(f"{a.agent_id:36}  {a.room:20}  {a.agent_version:10}  {seen:25}  "
+              f"{'revoked' if a.revoked else 'active'}")
+    return 0
+
+
+def _verdict_text(verdict: ProfileVerdict) -> list[str]:
+    lines = [f"{verdict.profile.title}: {verdict.status.upper()}",
+             f"  source: {verdict.profile.source.citation} "
+             f"(confidence {verdict.profile.source.confidence})"]
+    for v in verdict.requirements:
+        req = v.requirement
+        lines.append(f"  [{v.status.upper():7}] {req.id} ({req.severity}): {req.title}")
+        lines.append(f"            {v.reason}")
+    return lines
+
+
+def _report_text(report: SiteReport) -> str:
+    when = report.generated_at.isoformat(timespec="seconds")
+    lines = [f"site {report.site}: readiness at {when}"]
+    for verdict in report.verdicts:
+        lines += ["", *_verdict_text(verdict)]
+    lines += ["", f"agents: {len(report.agents)}"]
+    lines += [f"  {a.agent_id} in {a.room}, last seen "
+              f"{a.last_seen.isoformat(timespec='seconds') if a.last_seen else 'never'}"
+              f"{' (revoked)' if a.revoked else ''}" for a in report.agents]
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    profiles = load_profiles()
+    if args.profile is not None and args.profile not in profiles:
+        raise CliError(f"unknown profile {args.profile!r}; known: {', '.join(profiles)}")
+    chosen = [profiles[args.profile]] if args.profile else list(profiles.values())
+    with _session(args) as session:
+        site = site_service.get_site(session, args.site)
+        report = build_site_report(session, site, chosen, utcnow())
+    if args.format == "json":
+        _print_json(report_dict(report))
+    elif args.format == "html":
+        from collector.render import render_site_report
+
+        print(render_site_report(report))
+    else:
+        print(_report_text(report))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _session(args) as session:
+        rows = measurement_rows(session, site_service.get_site(session, args.site))
+    if args.format == "json":
+        _print_json(to_json_list(rows))
+    else:
+        sys.stdout.write(to_csv(rows))
+    return 0
+
+
+def _db_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="SQLAlchemy database URL (default: CLASSPROBE_DATABASE_URL, "
+                                     "then classprobe.db in the data directory)")
+    parser.add_argument("--data-dir", help="data directory (default: CLASSPROBE_DATA_DIR or "
+                                           "./classprobe-data)")
+
+
+def _command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int],
+             help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    _db_options(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="classprobe")
+    commands = top.add_subparsers(dest="command", required=True)
+    collector = commands.add_parser("collector", help="run and administer the collector")
+    sub = collector.add_subparsers(dest="action", required=True)
+
+    serve = _command(sub, "serve", cmd_serve, "run the collector web service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info",
+                       choices=["critical", "error", "warning", "info", "debug"])
+    for name, handler, text in (
+        ("create-site", cmd_create_site, "create a site and print its enrolment token"),
+        ("new-token", cmd_new_token, "replace a site's enrolment token"),
+    ):
+        p = _command(sub, name, handler, text)
+        p.add_argument("name")
+        p.add_argument("--json", action="store_true", help="print {site, token} as JSON")
+    revoke = _command(sub, "revoke-agent", cmd_revoke_agent, "refuse an agent's uploads")
+    revoke.add_argument("agent_id")
+    agents = _command(sub, "agents", cmd_agents, "list a site's agents")
+    agents.add_argument("--site", required=True)
+    agents.add_argument("--json", action="store_true")
+
+    report = _command(commands, "report", cmd_report, "print a site's readiness verdicts")
+    report.add_argument("--site", required=True)
+    report.add_argument("--profile", help="one profile id (default: every profile)")
+    report.add_argument("--format", choices=["text", "json", "html"], default="text")
+    export = _command(commands, "export", cmd_export, "print a site's raw measurements")
+    export.add_argument("--site", required=True)
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (site_service.SiteError, CliError) as exc:
+        print(f"classprobe {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

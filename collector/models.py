@@ -1,0 +1,118 @@
+"""Database tables.
+
+Nothing identifying a person or a machine is stored: no hostnames, user names or MAC
+addresses. Agents are random UUIDs; enrolment tokens and credentials are stored only as
+SHA-256 digests (see :mod:`collector.security`). Times are stored in UTC and come back
+timezone-aware on every backend (:class:`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Index, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Site(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=100)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Room(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_room_site_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    name: str = Field(max_length=100)
+
+
+class Agent(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=36)  # random UUID, made by the collector
+    site_id: int = Field(foreign_key="site.id", index=True)
+    room_id: int = Field(foreign_key="room.id", index=True)
+    credential_hash: str = Field(unique=True, index=True, max_length=64)
+    revoked: bool = False
+    agent_version: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Report(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: str = Field(unique=True, index=True, max_length=36)  # agent-made UUID
+    agent_id: str = Field(foreign_key="agent.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    schema_version: int
+    agent_version: str = ""
+    spool_dropped: int = 0
+
+
+class ProbeRun(SQLModel, table=True):
+    __table_args__ = (Index("ix_proberun_status_finished", "status", "finished_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_pk: int = Field(foreign_key="report.id", index=True)
+    probe: str
+    target: str | None = None
+    status: str = Field(max_length=10)
+    reason: str | None = None
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Measurement(SQLModel, table=True):
+    """One value; agent, site, room, time, probe and target are copied for fast queries."""
+
+    __table_args__ = (
+        Index("ix_measurement_site_metric_time", "site_id", "metric", "time"),
+        Index("ix_measurement_site_time", "site_id", "time"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_pk: int = Field(foreign_key="report.id", index=True)
+    probe_run_id: int = Field(foreign_key="proberun.id", index=True)
+    agent_id: str = Field(foreign_key="agent.id", index=True)
+    site_id: int = Field(foreign_key="site.id")
+    room_id: int = Field(foreign_key="room.id", index=True)
+    time: datetime = Field(sa_type=UTCDateTime)  # when the probe run started
+    probe: str
+    target: str | None = None
+    metric: str = Field(max_length=64)
+    value: float | None = None
+    text: str | None = None
+    unit: str = Field(max_length=16)
+    method: str
+    stat: str = Field(max_length=10)
+    samples: int = 1

@@ -1,0 +1,50 @@
+"""Database reads that feed the pure services: a site's measurements and failed runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import Session, col, select
+
+from collector.models import Agent, Measurement, ProbeRun, Report, Room, Site
+from collector.services.rows import FailureRow, MeasurementRow
+
+MAX_FAILURES = 2000
+
+
+def measurement_rows(session: Session, site: Site,
+                     metrics: Iterable[str] | None = None) -> list[MeasurementRow]:
+    """The site's measurements, oldest first; only ``metrics`` when given."""
+    query = (
+        select(Measurement, Room.name, Report.report_id)
+        .join(Room, col(Room.id) == Measurement.room_id)
+        .join(Report, col(Report.id) == Measurement.report_pk)
+        .where(Measurement.site_id == site.id)
+        .order_by(col(Measurement.time), col(Measurement.id))
+    )
+    if metrics is not None:
+        query = query.where(col(Measurement.metric).in_(list(metrics)))
+    return [
+        MeasurementRow(time=m.time, agent_id=m.agent_id, room=room, probe=m.probe,
+                       target=m.target, metric=m.metric, value=m.value, unit=m.unit,
+                       method=m.method, report_id=report_id, stat=m.stat, samples=m.samples,
+                       text=m.text)
+        for m, room, report_id in session.exec(query).all()
+    ]
+
+
+def failure_rows(session: Session, site: Site, limit: int = MAX_FAILURES) -> list[FailureRow]:
+    """The site's most recent probe runs that failed or were skipped, newest first."""
+    query = (
+        select(ProbeRun, Report.agent_id)
+        .join(Report, col(Report.id) == ProbeRun.report_pk)
+        .join(Agent, col(Agent.id) == Report.agent_id)
+        .where(Agent.site_id == site.id, ProbeRun.status != "ok")
+        .order_by(col(ProbeRun.finished_at).desc())
+        .limit(limit)
+    )
+    return [
+        FailureRow(time=run.finished_at, agent_id=agent_id, probe=run.probe, target=run.target,
+                   status=run.status, reason=run.reason or "")
+        for run, agent_id in session.exec(query).all()
+    ]

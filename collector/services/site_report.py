@@ -1,0 +1,49 @@
+"""Everything a site's readiness report shows, gathered once for the API, page and CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from collector.models import Site
+from collector.services.profiles import Profile
+from collector.services.queries import failure_rows, measurement_rows
+from collector.services.readiness import ProfileVerdict, evaluate, verdict_dict
+from collector.services.sites import AgentInfo, agents_of
+
+
+@dataclass(frozen=True)
+class SiteReport:
+    site: str
+    generated_at: datetime
+    verdicts: tuple[ProfileVerdict, ...]
+    agents: tuple[AgentInfo, ...]
+
+
+def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
+                      now: datetime) -> SiteReport:
+    profiles = list(profiles)
+    metrics = {r.metric for p in profiles for r in p.requirements}
+    rows = measurement_rows(session, site, metrics)
+    failures = failure_rows(session, site)
+    verdicts = tuple(evaluate(p, rows, failures, now) for p in profiles)
+    return SiteReport(site.name, now, verdicts, tuple(agents_of(session, site)))
+
+
+def report_dict(report: SiteReport) -> dict[str, Any]:
+    return {
+        "site": report.site,
+        "generated_at": report.generated_at.isoformat(),
+        "profiles": [verdict_dict(v) for v in report.verdicts],
+        "agents": [
+            {"agent_id": a.agent_id, "room": a.room, "agent_version": a.agent_version,
+             "created_at": a.created_at.isoformat(),
+             "last_seen": a.last_seen.isoformat() if a.last_seen else None,
+             "revoked": a.revoked}
+            for a in report.agents
+        ],
+    }

@@ -1,0 +1,134 @@
+"""Ingest: stored once per report_id, one transaction per batch, races end as duplicates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from agent.wire import ReportBatch
+from collector.models import Agent, Measurement, ProbeRun, Report
+from collector.services import ingest
+from collector.services.enrolment import AgentIdentity
+from tests.collector.conftest import (
+    T0,
+    Enrolled,
+    batch_body,
+    count,
+    enrol,
+    failed_result,
+    latency_result,
+    make_report,
+)
+
+
+def test_batch_is_stored_with_denormalised_measurements(client: TestClient, enrolled: Enrolled,
+                                                        engine: Engine) -> None:
+    with Session(engine) as session:
+        agent = session.get(Agent, enrolled.agent_id)
+        assert agent is not None
+        agent.last_seen = T0
+        session.add(agent)
+        session.commit()
+    first = make_report(enrolled.agent_id, [latency_result(p50=42.0), failed_result()])
+    second = make_report(enrolled.agent_id, [latency_result("https://eu.teams.microsoft.com/",
+                                                            p50=30.0,
+                                                            start=T0 + timedelta(hours=1))])
+    resp = client.post("/api/v1/reports", headers=enrolled.headers,
+                       content=batch_body(first, second))
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"accepted": [str(first.report_id), str(second.report_id)],
+                           "duplicates": []}
+    assert (count(engine, Report), count(engine, ProbeRun), count(engine, Measurement)) == (
+        2, 3, 4)
+    with Session(engine) as session:
+        failed = session.exec(select(ProbeRun).where(ProbeRun.status == "failed")).one()
+        assert (failed.reason, failed.target) == ("DNS lookup failed", "teams.microsoft.com")
+        m = session.exec(select(Measurement).where(Measurement.value == 30.0)).one()
+        agent = session.get(Agent, enrolled.agent_id)
+        assert agent is not None
+        assert (m.agent_id, m.site_id, m.room_id) == (agent.id, agent.site_id, agent.room_id)
+        assert (m.time, m.probe, m.target) == (T0 + timedelta(hours=1), "latency",
+                                               "https://eu.teams.microsoft.com/")
+        assert (m.metric, m.unit, m.method, m.stat, m.samples) == (
+            "tcp_connect_ms", "ms", "tcp", "p50", 5)
+        assert m.time.tzinfo is not None
+        assert agent.last_seen is not None and agent.last_seen >= agent.created_at > T0
+
+
+def test_same_batch_twice_is_all_duplicates(client: TestClient, enrolled: Enrolled,
+                                            engine: Engine) -> None:
+    body = batch_body(make_report(enrolled.agent_id), make_report(enrolled.agent_id))
+    first = client.post("/api/v1/reports", headers=enrolled.headers, content=body).json()
+    stored = count(engine, Measurement)
+    second = client.post("/api/v1/reports", headers=enrolled.headers, content=body).json()
+    assert second == {"accepted": [], "duplicates": first["accepted"]}
+    assert count(engine, Measurement) == stored == 4
+    assert count(engine, Report) == 2
+
+
+def test_partly_known_batch_stores_only_the_new_report(client: TestClient, enrolled: Enrolled,
+                                                       engine: Engine) -> None:
+    old, new = make_report(enrolled.agent_id), make_report(enrolled.agent_id)
+    client.post("/api/v1/reports", headers=enrolled.headers, content=batch_body(old))
+    resp = client.post("/api/v1/reports", headers=enrolled.headers,
+                       content=batch_body(old, new, new))
+    assert resp.json() == {"accepted": [str(new.report_id)],
+                           "duplicates": [str(old.report_id), str(new.report_id)]}
+    assert count(engine, Report) == 2
+
+
+def test_concurrent_upload_of_same_report_ends_as_duplicate(
+        client: TestClient, enrolled: Enrolled, engine: Engine,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    report = make_report(enrolled.agent_id)
+    client.post("/api/v1/reports", headers=enrolled.headers, content=batch_body(report))
+    real = ingest.existing_report_ids
+    calls: list[int] = []
+
+    def blind_first_time(session: Session, ids: Any) -> set[str]:
+        # The first look misses the stored id, as a concurrent upload would.
+        calls.append(1)
+        return set() if len(calls) == 1 else real(session, ids)
+
+    monkeypatch.setattr(ingest, "existing_report_ids", blind_first_time)
+    fresh = make_report(enrolled.agent_id)
+    resp = client.post("/api/v1/reports", headers=enrolled.headers,
+                       content=batch_body(fresh, report))
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"accepted": [str(fresh.report_id)],
+                           "duplicates": [str(report.report_id)]}
+    assert len(calls) == 2
+    assert count(engine, Report) == 2
+
+
+def test_store_batch_gives_up_after_repeated_conflicts(enrolled: Enrolled, engine: Engine,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    report = make_report(enrolled.agent_id)
+    with Session(engine) as session:
+        agent = session.get(Agent, enrolled.agent_id)
+        assert agent is not None
+        who = AgentIdentity(agent.id, agent.site_id, agent.room_id)
+    ingest.store_batch(engine, who, ReportBatch([report]), T0)
+    monkeypatch.setattr(ingest, "existing_report_ids", lambda session, ids: set())
+    with pytest.raises(IntegrityError):
+        ingest.store_batch(engine, who, ReportBatch([report]), T0)
+    assert count(engine, Report) == 1
+
+
+def test_report_of_another_agent_is_403_and_nothing_stored(client: TestClient, site_token: str,
+                                                           enrolled: Enrolled,
+                                                           engine: Engine) -> None:
+    other = enrol(client, site_token, "Room 99")
+    mine, theirs = make_report(enrolled.agent_id), make_report(other.agent_id)
+    resp = client.post("/api/v1/reports", headers=enrolled.headers,
+                       content=batch_body(mine, theirs))
+    assert resp.status_code == 403
+    assert resp.json()["problems"] == [
+        f"report {theirs.report_id}: agent_id {other.agent_id!r} is not this credential's agent"]
+    assert count(engine, Report) == 0
