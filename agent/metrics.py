@@ -49,7 +49,9 @@ CATALOGUE: dict[str, Metric] = {
         _n("dns_ms", "ms", 0, HOUR_MS, "name resolution time through the system resolver"),
         _n("tcp_connect_ms", "ms", 0, HOUR_MS, "TCP three-way handshake time (about one RTT)"),
         _n("tls_handshake_ms", "ms", 0, HOUR_MS, "TLS handshake time after TCP connect"),
-        _n("http_ttfb_ms", "ms", 0, HOUR_MS, "request sent to first response byte, warm connection"),
+        _n(
+            "http_ttfb_ms", "ms", 0, HOUR_MS, "request sent to first response byte, warm connection"
+        ),
         _n("icmp_rtt_ms", "ms", 0, HOUR_MS, "ICMP echo round-trip time"),
         _n("jitter_ms", "ms", 0, HOUR_MS, "mean |difference| of consecutive RTTs (RFC 3550 style)"),
         _n("loss_pct", "%", 0, 100, "share of probes that got no answer"),

@@ -1,0 +1,31 @@
+"""The probes the agent runs, listed explicitly (no directory scanning).
+
+A probe is a function ``run(cfg) -> list[ProbeResult]``: one result per target (or per
+thing measured), each ok / failed / skipped with a reason. Probes import heavy modules
+(httpx, psutil) inside the functions that use them, so importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.config import AgentConfig
+from agent.probes import bandwidth, device, latency
+from agent.wire import ProbeResult
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    name: str
+    run: Callable[[AgentConfig], list[ProbeResult]]
+    summary: str
+
+
+PROBES: tuple[ProbeSpec, ...] = (
+    ProbeSpec(device.NAME, device.run, "CPU, memory, disk, OS, uptime, battery, load"),
+    ProbeSpec(latency.NAME, latency.run, "DNS, TCP, TLS, HTTP TTFB and ICMP per target"),
+    ProbeSpec(bandwidth.NAME, bandwidth.run, "download/upload goodput against the collector"),
+)
+
+BY_NAME = {spec.name: spec for spec in PROBES}

@@ -1,0 +1,264 @@
+"""``classprobe agent ...`` and ``classprobe probe ...``.
+
+``main(argv)`` takes the command word first (``["agent", "once", "--json"]``). Importing
+this module loads no HTTP client, psutil, scapy or collector code: each command imports
+what it needs when it runs.
+
+Exit codes: 0 done (``agent once`` also when the collector is down: the report stays
+spooled); 1 a probe command measured a failure, or the spool cannot be written; 2 usage,
+configuration or enrolment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent.config import AgentConfig, ConfigError, default_config_path, load_config
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="classprobe", description="classprobe agent")
+    top = parser.add_subparsers(dest="command", required=True)
+
+    agent = top.add_parser("agent", help="the classroom agent").add_subparsers(
+        dest="action", required=True)
+    enroll = agent.add_parser("enroll", help="enrol with a collector and save the config")
+    enroll.add_argument("--collector", required=True, help="collector base URL")
+    enroll.add_argument("--token", required=True, help="the site's enrolment token")
+    enroll.add_argument("--room", required=True, help="the room this PC is in")
+    enroll.add_argument("--ca-bundle", default=None, help="PEM roots to trust for the collector")
+    enroll.add_argument("--json", action="store_true")
+    once = agent.add_parser("once", help="measure once, spool the report, upload")
+    once.add_argument("--json", action="store_true")
+    run = agent.add_parser("run", help="measure every interval_s until stopped")
+    run.add_argument("--cycles", type=int, default=None, help="stop after N cycles")
+    for sub in (enroll, once, run):
+        sub.add_argument("--config", type=Path, default=None,
+                         help="config file (default $CLASSPROBE_AGENT_CONFIG or "
+                              "~/.config/classprobe/agent.toml)")
+
+    probe = top.add_parser("probe", help="run one probe by hand").add_subparsers(
+        dest="action", required=True)
+    lat = probe.add_parser("latency", help="DNS, TCP, TLS, HTTP TTFB and ICMP to targets")
+    lat.add_argument("targets", nargs="+", metavar="TARGET", help="URL or host[:port]")
+    lat.add_argument("--count", type=int, default=5, help="samples per phase")
+    lat.add_argument("--timeout", type=float, default=5.0, help="seconds per sample")
+    lat.add_argument("--ca-bundle", default="", help="PEM roots to trust for TLS")
+    lat.add_argument("--no-icmp", action="store_true", help="skip ICMP echo")
+    lat.add_argument("--json", action="store_true")
+    bw = probe.add_parser("bandwidth", help="multi-stream HTTP download/upload goodput")
+    where = bw.add_mutually_exclusive_group(required=True)
+    where.add_argument("--collector", help="collector base URL (its /speed/ endpoints)")
+    where.add_argument("--url", help="any URL serving a large body (download)")
+    bw.add_argument("--upload-url", help="URL to POST to (upload)")
+    bw.add_argument("--seconds", type=float, default=8.0, help="time cap per direction")
+    bw.add_argument("--streams", type=int, default=4)
+    bw.add_argument("--max-bytes", type=int, default=500_000_000, help="byte cap per direction")
+    bw.add_argument("--ca-bundle", default="", help="PEM roots to trust for TLS")
+    bw.add_argument("--json", action="store_true")
+    return parser
+
+
+def _positive(parser: argparse.ArgumentParser, **values: float | None) -> None:
+    for name, v in values.items():
+        if v is not None and v <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive, got {v:g}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        if args.command == "probe":
+            return _probe(parser, args)
+        return {"enroll": _enroll, "once": _once, "run": _run}[args.action](args)
+    except ConfigError as exc:
+        print(f"classprobe: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _config(args: argparse.Namespace) -> tuple[Path, AgentConfig]:
+    path = args.config or default_config_path()
+    return path, load_config(path)
+
+
+def _enrolled_config(args: argparse.Namespace) -> tuple[Path, AgentConfig] | None:
+    path, cfg = _config(args)
+    if not cfg.enrolled:
+        print(f"classprobe: {path} has no enrolment; run `classprobe agent enroll "
+              "--collector URL --token T --room R` first", file=sys.stderr)
+        return None
+    return path, cfg
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from agent.config import save_config
+    from agent.cycle import collector_client
+    from agent.enrol import EnrolError, enrol
+
+    path, cfg = _config(args)
+    cfg = replace(cfg, collector_url=args.collector.rstrip("/"))
+    if args.ca_bundle is not None:
+        cfg = replace(cfg, ca_bundle=args.ca_bundle)
+    try:
+        with collector_client(cfg) as client:
+            answer = enrol(client, args.token, args.room, __version__)
+    except EnrolError as exc:
+        print(f"classprobe: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    cfg = replace(cfg, agent_id=answer.agent_id, credential=answer.credential,
+                  site=answer.site, room=answer.room)
+    save_config(path, cfg)
+    if args.json:
+        print(json.dumps({"agent_id": answer.agent_id, "site": answer.site,
+                          "room": answer.room, "config": str(path)}))
+    else:
+        print(f"enrolled: agent {answer.agent_id} in site {answer.site!r}, room "
+              f"{answer.room!r}\nconfig saved to {path} (it holds the credential, mode 0600)")
+    return EXIT_OK
+
+
+def _open_spool(path: Path, cfg: AgentConfig) -> Any:
+    from agent.config import spool_path
+    from agent.spool import Spool
+
+    return Spool(spool_path(cfg, path), cfg.spool_max_reports, cfg.spool_max_bytes)
+
+
+def _once(args: argparse.Namespace) -> int:
+    from agent.cycle import collector_client, probe_and_spool
+    from agent.render import results_text
+    from agent.uploader import Uploader
+    from agent.wire import to_jsonable
+
+    found = _enrolled_config(args)
+    if found is None:
+        return EXIT_USAGE
+    path, cfg = found
+    spool = _open_spool(path, cfg)
+    try:
+        report = probe_and_spool(cfg, spool)
+    except OSError as exc:
+        print(f"classprobe: cannot write the report to the spool {spool.root}: {exc}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    assert report is not None  # no stop can be requested here
+    with collector_client(cfg) as client:
+        outcome = Uploader(client, spool, cfg.credential, cfg.upload_batch).drain()
+    if args.json:
+        print(json.dumps({"report": to_jsonable(report), "upload": {
+            "ok": outcome.ok, "error": outcome.error, "accepted": outcome.accepted,
+            "duplicates": outcome.duplicates, "quarantined": outcome.quarantined,
+            "pending": outcome.pending, "notes": outcome.notes},
+            "spool": str(spool.root)}, indent=2))
+        return EXIT_OK
+    print(results_text(report.results))
+    print(f"\nreport {report.report_id}: {len(report.results)} results, spooled in {spool.root}")
+    if outcome.ok:
+        print(f"uploaded to {cfg.collector_url}: {outcome.accepted} accepted, "
+              f"{outcome.duplicates} already there; {outcome.pending} still pending")
+    else:
+        print(f"not uploaded: {outcome.error}\n{outcome.pending} report(s) stay spooled and "
+              "will be sent by the next `agent once` or `agent run`")
+    for note in outcome.notes:
+        print(f"note: {note}")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agent.cycle import CycleOutcome, Loop, collector_client
+    from agent.uploader import Uploader
+
+    found = _enrolled_config(args)
+    if found is None:
+        return EXIT_USAGE
+    path, cfg = found
+    if args.cycles is not None and args.cycles < 1:
+        print(f"classprobe: --cycles must be at least 1, got {args.cycles}", file=sys.stderr)
+        return EXIT_USAGE
+    spool = _open_spool(path, cfg)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        logging.info("signal %d: stopping after the current probe", signum)
+        stop.set()
+        signal.signal(signum, signal.SIG_DFL)  # a second signal stops at once
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def report_cycle(outcome: CycleOutcome) -> None:
+        rid = outcome.report.report_id if outcome.report else "none"
+        up = outcome.upload
+        state = ("not tried" if up is None else "ok" if up.ok else f"failed: {up.error}")
+        logging.info("cycle: report %s spooled; upload %s; %s pending", rid, state,
+                     len(spool.pending()))
+
+    try:
+        with collector_client(cfg) as client:
+            loop = Loop(cfg, spool, Uploader(client, spool, cfg.credential, cfg.upload_batch),
+                        wait=stop.wait, should_stop=stop.is_set, on_cycle=report_cycle)
+            done = loop.run(args.cycles)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    logging.info("agent stopped after %d cycle(s); %d report(s) pending in %s", done,
+                 len(spool.pending()), spool.root)
+    return EXIT_OK
+
+
+def _probe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from agent.render import results_text
+    from agent.wire import to_jsonable
+
+    if args.action == "latency":
+        from agent.probes.latency import LatencyOptions, measure
+
+        _positive(parser, count=args.count, timeout=args.timeout)
+        results = measure(args.targets, LatencyOptions(
+            samples=args.count, timeout_s=args.timeout, ca_bundle=args.ca_bundle,
+            icmp=not args.no_icmp))
+    else:
+        results = _bandwidth(parser, args)
+    if args.json:
+        print(json.dumps({"results": [to_jsonable(r) for r in results]}, indent=2))
+    else:
+        print(results_text(results))
+    return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
+
+
+def _bandwidth(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Any]:
+    from agent.probes.bandwidth import (
+        BandwidthOptions,
+        measure_download,
+        measure_upload,
+        speed_urls,
+    )
+
+    _positive(parser, seconds=args.seconds, streams=args.streams, max_bytes=args.max_bytes)
+    opts = BandwidthOptions(seconds=args.seconds, streams=args.streams,
+                            max_bytes=args.max_bytes, ca_bundle=args.ca_bundle)
+    if args.collector:
+        down, up = speed_urls(args.collector)
+        results = [measure_download(down, opts)]
+        upload_url: str | None = args.upload_url or up
+    else:
+        results = [measure_download(args.url, opts, sized=False)]
+        upload_url = args.upload_url
+    if upload_url:
+        results.append(measure_upload(upload_url, opts))
+    return results
