@@ -38,8 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             from collector.cli import main as collector_main
         except ImportError as exc:  # agent-only install
-            print(f"classprobe {command}: the collector is not installed ({exc}); "
-                  "install classprobe[collector]", file=sys.stderr)
+            print(
+                f"classprobe {command}: the collector is not installed ({exc}); "
+                "install classprobe[collector]",
+                file=sys.stderr,
+            )
             return 2
         return collector_main(args)
     if command == "demo":

@@ -34,18 +34,30 @@ DEFAULT_TARGETS = ("https://teams.microsoft.com/",)
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="classprobe demo", description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", default="classprobe-data",
-                   help="where the SQLite database, agent config and spool live")
+    p.add_argument(
+        "--data-dir",
+        default="classprobe-data",
+        help="where the SQLite database, agent config and spool live",
+    )
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000,
-                   help="collector port (a free one is picked if it is busy)")
+    p.add_argument(
+        "--port", type=int, default=8000, help="collector port (a free one is picked if it is busy)"
+    )
     p.add_argument("--site", default="demo-school")
     p.add_argument("--room", default="Room 12")
     p.add_argument("--cycles", type=int, default=3)
-    p.add_argument("--target", action="append", dest="targets", metavar="URL",
-                   help="supplier endpoint to measure (repeatable); default: Microsoft Teams")
-    p.add_argument("--exit", action="store_true",
-                   help="stop the collector after printing the report instead of serving it")
+    p.add_argument(
+        "--target",
+        action="append",
+        dest="targets",
+        metavar="URL",
+        help="supplier endpoint to measure (repeatable); default: Microsoft Teams",
+    )
+    p.add_argument(
+        "--exit",
+        action="store_true",
+        help="stop the collector after printing the report instead of serving it",
+    )
     return p
 
 
@@ -69,8 +81,10 @@ def _classprobe(*args: str, check: bool = True) -> subprocess.CompletedProcess[s
     cmd = [sys.executable, "-m", "classprobe.cli", *args]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if check and out.returncode != 0:
-        raise SystemExit(f"demo: `classprobe {' '.join(args)}` failed "
-                         f"(exit {out.returncode}):\n{out.stderr or out.stdout}")
+        raise SystemExit(
+            f"demo: `classprobe {' '.join(args)}` failed "
+            f"(exit {out.returncode}):\n{out.stderr or out.stdout}"
+        )
     return out
 
 
@@ -78,8 +92,10 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: f
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"demo: the collector exited ({proc.returncode}); "
-                             f"its log:\n{log.read_text()[-2000:]}")
+            raise SystemExit(
+                f"demo: the collector exited ({proc.returncode}); "
+                f"its log:\n{log.read_text()[-2000:]}"
+            )
         try:
             with urllib.request.urlopen(f"{url}/speed/ping", timeout=1):
                 return
@@ -96,18 +112,30 @@ def _site_token(site: str, db: str) -> str:
     return token
 
 
-def _configure_agent(config: Path, url: str, token: str, room: str,
-                     targets: list[str]) -> None:
+def _configure_agent(config: Path, url: str, token: str, room: str, targets: list[str]) -> None:
     if config.exists():
         cfg = load_config(config, environ={})
         if cfg.collector_url != url:
             cfg.collector_url = url
     else:
-        _classprobe("agent", "enroll", "--collector", url, "--token", token,
-                    "--room", room, "--config", str(config))
+        _classprobe(
+            "agent",
+            "enroll",
+            "--collector",
+            url,
+            "--token",
+            token,
+            "--room",
+            room,
+            "--config",
+            str(config),
+        )
         cfg = load_config(config, environ={})
     cfg.targets = list(targets)
+    # The collector is on loopback here, which moves gigabytes a second: a short test with
+    # a byte cap that loopback cannot reach first, so the measuring window is long enough.
     cfg.bandwidth_seconds = 3.0
+    cfg.bandwidth_max_bytes = 20_000_000_000
     save_config(config, cfg)
 
 
@@ -128,9 +156,25 @@ def main(argv: list[str]) -> int:
     log = data / "collector.log"
     with log.open("ab") as log_file:
         collector = subprocess.Popen(
-            [sys.executable, "-m", "classprobe.cli", "collector", "serve", "--host", args.host,
-             "--port", str(port), "--db", db, "--data-dir", str(data)],
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "classprobe.cli",
+                "collector",
+                "serve",
+                "--host",
+                args.host,
+                "--port",
+                str(port),
+                "--db",
+                db,
+                "--data-dir",
+                str(data),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_ready(url, collector, log, timeout_s=60)
         print(f"collector  {url}  (SQLite: {data / 'classprobe.db'}, log: {log})")

@@ -27,12 +27,18 @@ def free_port() -> int:
         return port
 
 
-def cli(*args: str, check: bool = True, timeout: float = 120,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, check: bool = True, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``classprobe ARGS`` as a user would, in a fresh interpreter."""
-    out = subprocess.run([sys.executable, "-m", "classprobe.cli", *args], cwd=ROOT,
-                         capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, **(env or {})})
+    out = subprocess.run(
+        [sys.executable, "-m", "classprobe.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     if check:
         assert out.returncode == 0, f"classprobe {' '.join(args)}:\n{out.stdout}\n{out.stderr}"
     return out
@@ -57,10 +63,26 @@ class Collector:
     def start(self) -> None:
         log = (self.data_dir / "collector.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "classprobe.cli", "collector", "serve", "--host",
-             "127.0.0.1", "--port", str(self.port), "--db", self.db,
-             "--data-dir", str(self.data_dir)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "classprobe.cli",
+                "collector",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--db",
+                self.db,
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, (self.data_dir / "collector.log").read_text()
@@ -88,7 +110,8 @@ class Collector:
 
     def export(self, site: str) -> list[dict[str, object]]:
         rows: list[dict[str, object]] = json.loads(
-            cli("export", "--site", site, "--format", "json", "--db", self.db).stdout)
+            cli("export", "--site", site, "--format", "json", "--db", self.db).stdout
+        )
         return rows
 
 
