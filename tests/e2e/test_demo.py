@@ -1,0 +1,57 @@
+"""The README's run command: `classprobe demo` leaves a report page to look at."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ROOT, closed_port_url, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_serves_a_report_page_until_interrupted(tmp_path: Path) -> None:
+    port = free_port()
+    # a local endpoint that refuses connections stands in for the supplier: tests never
+    # resolve real names (the demo's default is Microsoft Teams)
+    supplier = closed_port_url()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "classprobe.cli", "demo", "--data-dir", str(tmp_path),
+         "--port", str(port), "--cycles", "1", "--target", supplier],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    lines: list[str] = []
+    try:
+        assert demo.stdout is not None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "collector running" in line:
+                break
+        output = "".join(lines)
+        assert "collector running" in output, output
+        url = next(w for line in lines if line.startswith("report page:")
+                   for w in line.split() if w.startswith("http"))
+        assert url == f"http://127.0.0.1:{port}/sites/demo-school/report"
+        with urllib.request.urlopen(url, timeout=10) as page:
+            html = page.read().decode()
+        assert "Microsoft Teams" in html and "Room 12" in html
+        # the unreachable supplier shows as a failure with its reason, not as a number
+        assert "refused" in output.lower()
+        assert "UNKNOWN" in output
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(timeout=30)
+    assert demo.returncode == 0
+    with pytest.raises(OSError):  # the demo took its collector down with it
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/speed/ping", timeout=2)
