@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     bw.add_argument("--max-bytes", type=int, default=500_000_000, help="byte cap per direction")
     bw.add_argument("--ca-bundle", default="", help="PEM roots to trust for TLS")
     bw.add_argument("--json", action="store_true")
+    from agent.probes.path import add_path_arguments
+
+    add_path_arguments(probe.add_parser(
+        "path", help="TLS interception, blocking, WebSocket hold, UDP (STUN), proxy, hops"))
     return parser
 
 
@@ -225,6 +229,10 @@ def _probe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from agent.render import results_text
     from agent.wire import to_jsonable
 
+    if args.action == "path":
+        from agent.probes.path import run_path_cli
+
+        return run_path_cli(args)
     if args.action == "latency":
         from agent.probes.latency import LatencyOptions, measure
 

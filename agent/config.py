@@ -56,6 +56,12 @@ class AgentConfig:
     ca_bundle: str = ""
     """PEM file of trusted roots for TLS to targets and collector; empty: system store."""
     icmp: bool = True
+    path_targets: list[str] = field(default_factory=list)
+    """Path checks (TLS interception, blocking, WebSocket hold, STUN): https/wss URLs and
+    ``stun:host:port``; empty: the path probe is skipped with that reason."""
+    websocket_hold_s: float = 60.0
+    """How long the path probe holds a WebSocket open (Kahoot asks for 60 s)."""
+    traceroute: bool = True
     bandwidth: bool = True
     bandwidth_interval_s: float = 3600.0
     """``agent run`` measures bandwidth at most this often (it loads the school network)."""
@@ -76,7 +82,7 @@ class AgentConfig:
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(AgentConfig)}
 
-_POSITIVE = {"interval_s", "latency_samples", "timeout_s", "bandwidth_seconds",
+_POSITIVE = {"interval_s", "websocket_hold_s", "latency_samples", "timeout_s", "bandwidth_seconds",
              "bandwidth_streams", "bandwidth_max_bytes", "spool_max_reports",
              "spool_max_bytes", "upload_batch", "backoff_base_s", "backoff_cap_s"}
 

@@ -70,6 +70,10 @@ CATALOGUE: dict[str, Metric] = {
         _f("udp_reachable", "a STUN binding request got an answer"),
         _t("proxy", "proxy in use: none / env / pac"),
         _n("hops", "count", 0, 255, "hops to the target"),
+        _n("hop_rtt_ms", "ms", 0, HOUR_MS, "RTT to one traceroute hop (method names hop, address)"),
+        _n("first_hop_rtt_ms", "ms", 0, HOUR_MS, "RTT to traceroute hop 1 (LAN / Wi-Fi segment)"),
+        _n("gateway_rtt_ms", "ms", 0, HOUR_MS, "RTT to the school edge (last private-address hop)"),
+        _n("target_rtt_ms", "ms", 0, HOUR_MS, "RTT to the destination, from the traceroute probes"),
         # device family
         _t("cpu_model", "CPU model string"),
         _n("cpu_cores", "count", 1, 4096, "logical CPUs"),

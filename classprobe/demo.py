@@ -134,7 +134,7 @@ def _configure_agent(config: Path, url: str, token: str, room: str, targets: lis
     cfg.targets = list(targets)
     # The collector is on loopback here, which moves gigabytes a second: a short test with
     # a byte cap that loopback cannot reach first, so the measuring window is long enough.
-    cfg.bandwidth_seconds = 3.0
+    cfg.bandwidth_seconds = 5.0
     cfg.bandwidth_max_bytes = 20_000_000_000
     save_config(config, cfg)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.config import AgentConfig
-from agent.probes import bandwidth, device, latency
+from agent.probes import bandwidth, device, latency, path
 from agent.wire import ProbeResult
 
 
@@ -25,6 +25,8 @@ class ProbeSpec:
 PROBES: tuple[ProbeSpec, ...] = (
     ProbeSpec(device.NAME, device.run, "CPU, memory, disk, OS, uptime, battery, load"),
     ProbeSpec(latency.NAME, latency.run, "DNS, TCP, TLS, HTTP TTFB and ICMP per target"),
+    ProbeSpec(path.NAME, path.probe,
+              "TLS interception, blocking, WebSocket hold, STUN, proxy, traceroute"),
     ProbeSpec(bandwidth.NAME, bandwidth.run, "download/upload goodput against the collector"),
 )
 

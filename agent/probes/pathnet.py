@@ -15,7 +15,6 @@ Targets (:func:`parse_path_target`):
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import ssl
 import threading
@@ -23,6 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from agent.probes import net
+from agent.probes.net import is_ip_literal
 
 Resolver = Callable[[str, float], list[str]]
 """``resolve(host, timeout_s) -> [address, ...]``; raises ``socket.gaierror`` (with the
@@ -98,14 +100,6 @@ def parse_path_target(raw: str) -> PathTarget:
     return PathTarget(raw=text, scheme=scheme, host=parts.hostname, port=port, path=path)
 
 
-def is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def system_resolver(host: str, timeout_s: float) -> list[str]:
     """``getaddrinfo`` in a worker thread, bounded by ``timeout_s`` (it has no timeout)."""
     box: dict[str, Any] = {}
@@ -133,6 +127,17 @@ def addresses_of(target: PathTarget, resolver: Resolver, timeout_s: float) -> li
     return resolver(target.host, timeout_s)
 
 
+def lookup(target: PathTarget, resolver: Resolver, timeout_s: float) -> tuple[list[str], str]:
+    """(addresses, "") or ([], the failure reason) — for checks that just need an address."""
+    try:
+        addresses = addresses_of(target, resolver, timeout_s)
+    except OSError as exc:
+        return [], f"DNS lookup of {target.host} failed: {describe(exc, timeout_s)}"
+    if not addresses:
+        return [], f"DNS lookup of {target.host} returned no address"
+    return addresses, ""
+
+
 def connect(address: str, port: int, timeout_s: float) -> socket.socket:
     """A connected TCP socket (blocking, with ``timeout_s`` on every operation)."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -146,19 +151,11 @@ def connect(address: str, port: int, timeout_s: float) -> socket.socket:
     return sock
 
 
-def describe(exc: BaseException, timeout_s: float | None = None) -> str:
+def describe(exc: BaseException, timeout_s: float = 0.0) -> str:
     """An exception as a short reason (``timed out after 5 s``, ``Connection refused``)."""
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return f"timed out after {timeout_s:g} s" if timeout_s is not None else "timed out"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS error: {exc.reason or exc}"
-    if isinstance(exc, socket.gaierror):
-        return str(exc.strerror or exc)
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return net.describe(exc, timeout_s)
 
 
 def unverified_context() -> ssl.SSLContext:
@@ -171,8 +168,3 @@ def unverified_context() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def server_name(host: str) -> str | None:
-    """The SNI name to send: None for IP literals (TLS has no SNI for addresses)."""
-    return None if is_ip_literal(host) else host

@@ -32,7 +32,7 @@ def enrol(collector: Collector, tmp_path: Path, site: str, room: str, targets: l
     cfg = load_config(config, environ={})
     assert cfg.credential and cfg.credential not in out.stdout
     cfg.targets = targets
-    cfg.bandwidth_seconds = 3.0
+    cfg.bandwidth_seconds = 5.0
     cfg.bandwidth_max_bytes = 20_000_000_000  # loopback: let time, not bytes, end the test
     cfg.latency_samples = 5
     save_config(config, cfg)
