@@ -27,17 +27,26 @@ T0 = datetime(2026, 11, 27, 9, 5, tzinfo=UTC)
 
 def _result(**kw: object) -> ProbeResult:
     base = ProbeResult(
-        probe="latency", status="ok", started_at=T0, finished_at=T0 + timedelta(seconds=1),
+        probe="latency",
+        status="ok",
+        started_at=T0,
+        finished_at=T0 + timedelta(seconds=1),
         target="https://teams.microsoft.com/",
-        measurements=[Measurement("tcp_connect_ms", "ms", "tcp_connect", value=23.5,
-                                  stat="p50", samples=5)],
+        measurements=[
+            Measurement("tcp_connect_ms", "ms", "tcp_connect", value=23.5, stat="p50", samples=5)
+        ],
     )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
 def _report(*results: ProbeResult) -> Report:
-    return Report(report_id=uuid.UUID(int=7), agent_id="agent-1", created_at=T0,
-                  agent_version="0.1.0", results=list(results) or [_result()])
+    return Report(
+        report_id=uuid.UUID(int=7),
+        agent_id="agent-1",
+        created_at=T0,
+        agent_version="0.1.0",
+        results=list(results) or [_result()],
+    )
 
 
 def _body(report: Report) -> bytes:
@@ -49,7 +58,8 @@ def test_checked_in_schema_matches_the_dataclasses() -> None:
     assert checked_in == json_schema(), (
         "agent/wire.py changed without agent/wire.schema.json: regenerate it with "
         "`python -m collector.wire_validation > agent/wire.schema.json` and bump "
-        "SCHEMA_VERSION if the change is not backwards compatible")
+        "SCHEMA_VERSION if the change is not backwards compatible"
+    )
 
 
 def test_round_trip_through_json_keeps_every_field() -> None:
@@ -68,22 +78,38 @@ def test_new_report_ids_are_random_uuids_and_times_are_aware() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"status": "failed", "reason": None, "measurements": []}, "status 'failed' needs a reason"),
+        (
+            {"status": "failed", "reason": None, "measurements": []},
+            "status 'failed' needs a reason",
+        ),
         ({"status": "skipped", "reason": "no ICMP"}, "must not carry measurements"),
         ({"started_at": T0.replace(tzinfo=None)}, "started_at 2026-11-27T09:05:00 has no timezone"),
         ({"finished_at": T0 - timedelta(seconds=1)}, "finished_at is before started_at"),
-        ({"measurements": [Measurement("tcp_connect_ms", "ms", "tcp", value=-1.0)]},
-         "value -1.0 is below 0"),
-        ({"measurements": [Measurement("loss_pct", "%", "icmp", value=250.0)]},
-         "value 250.0 is above 100"),
-        ({"measurements": [Measurement("tcp_connect_ms", "s", "tcp", value=1.0)]},
-         "has unit 'ms', got 's'"),
-        ({"measurements": [Measurement("speed", "Mbps", "x", value=1.0)]}, "unknown metric 'speed'"),
-        ({"measurements": [Measurement("cpu_model", "text", "psutil", value=1.0)]},
-         "is text: set 'text'"),
+        (
+            {"measurements": [Measurement("tcp_connect_ms", "ms", "tcp", value=-1.0)]},
+            "value -1.0 is below 0",
+        ),
+        (
+            {"measurements": [Measurement("loss_pct", "%", "icmp", value=250.0)]},
+            "value 250.0 is above 100",
+        ),
+        (
+            {"measurements": [Measurement("tcp_connect_ms", "s", "tcp", value=1.0)]},
+            "has unit 'ms', got 's'",
+        ),
+        (
+            {"measurements": [Measurement("speed", "Mbps", "x", value=1.0)]},
+            "unknown metric 'speed'",
+        ),
+        (
+            {"measurements": [Measurement("cpu_model", "text", "psutil", value=1.0)]},
+            "is text: set 'text'",
+        ),
         ({"measurements": [Measurement("dns_ms", "ms", "", value=1.0)]}, "method is empty"),
-        ({"measurements": [Measurement("dns_ms", "ms", "x", value=1.0, samples=0)]},
-         "samples 0 must be >= 1"),
+        (
+            {"measurements": [Measurement("dns_ms", "ms", "x", value=1.0, samples=0)]},
+            "samples 0 must be >= 1",
+        ),
     ],
 )
 def test_semantic_errors_name_the_bad_value(change: dict[str, object], expected: str) -> None:
@@ -96,8 +122,11 @@ def test_a_clean_report_has_no_semantic_errors() -> None:
 
 
 def test_nan_and_infinity_are_rejected_by_the_collector_parser() -> None:
-    report = _report(_result(measurements=[
-        Measurement("tcp_connect_ms", "ms", "tcp_connect", value=float("nan"))]))
+    report = _report(
+        _result(
+            measurements=[Measurement("tcp_connect_ms", "ms", "tcp_connect", value=float("nan"))]
+        )
+    )
     with pytest.raises(WireError, match="value nan is not finite"):
         parse_batch(_body(report))
 
