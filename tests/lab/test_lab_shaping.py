@@ -1,0 +1,39 @@
+"""tbf on the gateway sets the true bottleneck: plain TCP goodput = rate × 1448/1514 ± 1 %."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.lab.measure import tcp_goodput
+from tests.lab.netlab import Lab
+from tests.lab.truth import GOODPUT_REL_TOLERANCE, tcp_goodput_mbps
+
+pytestmark = pytest.mark.lab
+RATE_MBIT = 20
+
+
+@pytest.mark.parametrize("direction", ["down", "up"])
+def test_tbf_20mbit_plain_tcp_goodput(lab: Lab, direction: str) -> None:
+    lab.shape(direction, RATE_MBIT)  # type: ignore[arg-type]
+    measured = tcp_goodput(lab, direction, seconds=3, warmup_s=1).mbps
+    assert measured == pytest.approx(tcp_goodput_mbps(RATE_MBIT), rel=GOODPUT_REL_TOLERANCE)
+
+
+@pytest.mark.parametrize("direction", ["down", "up"])
+def test_tbf_and_wire_combine(lab: Lab, direction: str) -> None:
+    """Through the TUN wire (20 ms each way) the up shaper sits on the TUN device."""
+    lab.shape("both", RATE_MBIT)
+    lab.set_path(20)
+    measured = tcp_goodput(lab, direction, seconds=3, warmup_s=1).mbps
+    assert measured == pytest.approx(tcp_goodput_mbps(RATE_MBIT), rel=GOODPUT_REL_TOLERANCE)
+
+
+def test_shaping_only_limits_its_own_direction_and_unshape_lifts_it(lab: Lab) -> None:
+    lab.shape("down", 5)
+    assert lab.shaping == {"down": 5}
+    assert tcp_goodput(lab, "up", seconds=1.5, warmup_s=0.5).mbps > 200
+    lab.unshape()
+    assert lab.shaping == {}
+    assert tcp_goodput(lab, "down", seconds=1.5, warmup_s=0.5).mbps > 200
+    qdiscs = lab.run("gw", ["tc", "qdisc", "show"], check=True).stdout
+    assert "tbf" not in qdiscs
