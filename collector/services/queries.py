@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from collector.models import Agent, Measurement, ProbeRun, Report, Room, Site
-from collector.services.rows import FailureRow, MeasurementRow
+from collector.services.rows import FailureRow, LatestRun, MeasurementRow
 
 MAX_FAILURES = 2000
 
@@ -48,3 +48,44 @@ def failure_rows(session: Session, site: Site, limit: int = MAX_FAILURES) -> lis
                    status=run.status, reason=run.reason or "")
         for run, agent_id in session.exec(query).all()
     ]
+
+
+def latest_runs(session: Session, site: Site) -> list[LatestRun]:
+    """Every probe run of each agent's newest report, with its headline values.
+
+    Headline values are single readings and medians (``stat`` value or p50): what a
+    technician reads first; the full set is in the export.
+    """
+    newest = (
+        select(Report.agent_id, func.max(Report.created_at).label("created_at"))
+        .join(Agent, col(Agent.id) == Report.agent_id)
+        .where(Agent.site_id == site.id)
+        .group_by(col(Report.agent_id))
+        .subquery()
+    )
+    reports = session.exec(
+        select(Report, Room.name)
+        .join(newest, (col(Report.agent_id) == newest.c.agent_id)
+              & (col(Report.created_at) == newest.c.created_at))
+        .join(Agent, col(Agent.id) == Report.agent_id)
+        .join(Room, col(Room.id) == Agent.room_id)
+        .order_by(col(Room.name), col(Report.agent_id))
+    ).all()
+    out: list[LatestRun] = []
+    for report, room in reports:
+        runs = session.exec(select(ProbeRun).where(ProbeRun.report_pk == report.id)
+                            .order_by(col(ProbeRun.id))).all()
+        values = session.exec(
+            select(Measurement).where(Measurement.report_pk == report.id,
+                                      col(Measurement.stat).in_(["value", "p50"]))
+            .order_by(col(Measurement.id))).all()
+        by_run: dict[int | None, list[Measurement]] = {}
+        for m in values:
+            by_run.setdefault(m.probe_run_id, []).append(m)
+        for run in runs:
+            out.append(LatestRun(
+                time=report.created_at, agent_id=report.agent_id, room=room, probe=run.probe,
+                target=run.target, status=run.status, reason=run.reason or "",
+                values=tuple((m.metric, m.value if m.text is None else m.text, m.unit, m.stat,
+                              m.method) for m in by_run.get(run.id, []))))
+    return out

@@ -33,3 +33,18 @@ class FailureRow:
     target: str | None
     status: str
     reason: str
+
+
+@dataclass(frozen=True)
+class LatestRun:
+    """One probe run of an agent's newest report, for the report's "last cycle" view."""
+
+    time: datetime
+    agent_id: str
+    room: str
+    probe: str
+    target: str | None
+    status: str
+    reason: str
+    values: tuple[tuple[str, float | str | None, str, str, str], ...]
+    """(metric, value or text, unit, stat, method)"""

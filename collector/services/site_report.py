@@ -11,8 +11,9 @@ from sqlmodel import Session
 
 from collector.models import Site
 from collector.services.profiles import Profile
-from collector.services.queries import failure_rows, measurement_rows
+from collector.services.queries import failure_rows, latest_runs, measurement_rows
 from collector.services.readiness import ProfileVerdict, evaluate, verdict_dict
+from collector.services.rows import LatestRun
 from collector.services.sites import AgentInfo, agents_of
 
 
@@ -22,6 +23,7 @@ class SiteReport:
     generated_at: datetime
     verdicts: tuple[ProfileVerdict, ...]
     agents: tuple[AgentInfo, ...]
+    latest: tuple[LatestRun, ...] = ()
 
 
 def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
@@ -31,7 +33,8 @@ def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
     rows = measurement_rows(session, site, metrics)
     failures = failure_rows(session, site)
     verdicts = tuple(evaluate(p, rows, failures, now) for p in profiles)
-    return SiteReport(site.name, now, verdicts, tuple(agents_of(session, site)))
+    return SiteReport(site.name, now, verdicts, tuple(agents_of(session, site)),
+                      tuple(latest_runs(session, site)))
 
 
 def report_dict(report: SiteReport) -> dict[str, Any]:
@@ -45,5 +48,12 @@ def report_dict(report: SiteReport) -> dict[str, Any]:
              "last_seen": a.last_seen.isoformat() if a.last_seen else None,
              "revoked": a.revoked}
             for a in report.agents
+        ],
+        "latest": [
+            {"time": r.time.isoformat(), "agent_id": r.agent_id, "room": r.room,
+             "probe": r.probe, "target": r.target, "status": r.status, "reason": r.reason,
+             "values": [{"metric": m, "value": v, "unit": u, "stat": st, "method": meth}
+                        for m, v, u, st, meth in r.values]}
+            for r in report.latest
         ],
     }

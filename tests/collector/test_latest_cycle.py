@@ -1,0 +1,48 @@
+"""The report's "latest cycle" view: each agent's newest report, as measured."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+
+from tests.collector.conftest import (
+    SITE,
+    T0,
+    Enrolled,
+    batch_body,
+    enrol,
+    failed_result,
+    latency_result,
+    make_report,
+)
+
+
+def test_latest_cycle_shows_each_agents_newest_report_only(client: TestClient,
+                                                          enrolled: Enrolled,
+                                                          site_token: str) -> None:
+    other = enrol(client, site_token, room="Room 7")
+    old = make_report(enrolled.agent_id, [latency_result(p50=80.0)], created_at=T0)
+    new = make_report(enrolled.agent_id,
+                      [latency_result(p50=21.5, start=T0 + timedelta(minutes=5)),
+                       failed_result(target="zoom.us", reason="connection refused",
+                                     start=T0 + timedelta(minutes=5))],
+                      created_at=T0 + timedelta(minutes=5))
+    theirs = make_report(other.agent_id, [latency_result(p50=33.0)], created_at=T0)
+    for agent, report in ((enrolled, old), (enrolled, new), (other, theirs)):
+        resp = client.post("/api/v1/reports", content=batch_body(report), headers=agent.headers)
+        assert resp.status_code == 200, resp.text
+
+    latest = client.get(f"/api/v1/sites/{SITE}/readiness").json()["latest"]
+    ours = [r for r in latest if r["agent_id"] == enrolled.agent_id]
+    assert [(r["target"], r["status"], r["reason"]) for r in ours] == [
+        ("teams.microsoft.com", "ok", ""), ("zoom.us", "failed", "connection refused")]
+    # headline values only (medians and single readings), never the max
+    assert ours[0]["values"] == [{"metric": "tcp_connect_ms", "value": 21.5, "unit": "ms",
+                                  "stat": "p50", "method": "tcp"}]
+    assert [r["room"] for r in latest] == ["Room 12", "Room 12", "Room 7"]
+    assert [r["values"][0]["value"] for r in latest if r["agent_id"] == other.agent_id] == [33.0]
+
+    page = client.get(f"/sites/{SITE}/report").text
+    assert "latest cycle" in page and "connection refused" in page and "21.5" in page
+    assert "80" not in page.split("latest cycle")[1].split("</table>")[0]
