@@ -57,19 +57,32 @@ def _parser() -> argparse.ArgumentParser:
     lat.add_argument("--no-icmp", action="store_true", help="skip ICMP echo")
     lat.add_argument("--json", action="store_true")
     bw = probe.add_parser("bandwidth", help="multi-stream HTTP download/upload goodput")
-    where = bw.add_mutually_exclusive_group(required=True)
-    where.add_argument("--collector", help="collector base URL (its /speed/ endpoints)")
-    where.add_argument("--url", help="any URL serving a large body (download)")
-    bw.add_argument("--upload-url", help="URL to POST to (upload)")
+    where = bw.add_mutually_exclusive_group()
+    where.add_argument("--collector", help="collector base URL (its /speed/ endpoints; "
+                       "/speedtest/ with --backend speedtest)")
+    where.add_argument("--url", help="any URL serving a large body (download); with "
+                       "--backend speedtest a speedtest-mini URL")
+    bw.add_argument("--backend", choices=["http", "speedtest"], default="http",
+                    help="http (default) or speedtest-cli; speedtest without --collector/--url "
+                         "runs the public speedtest.net test")
+    bw.add_argument("--upload-url", help="URL to POST to (upload; http backend)")
     bw.add_argument("--seconds", type=float, default=8.0, help="time cap per direction")
-    bw.add_argument("--streams", type=int, default=4)
-    bw.add_argument("--max-bytes", type=int, default=500_000_000, help="byte cap per direction")
-    bw.add_argument("--ca-bundle", default="", help="PEM roots to trust for TLS")
+    bw.add_argument("--streams", type=int, default=None,
+                    help="parallel streams (http: 4; speedtest: 2, or speedtest.net's)")
+    bw.add_argument("--max-bytes", type=int, default=None,
+                    help="byte cap per direction (http backend; default 500000000)")
+    bw.add_argument("--ca-bundle", default="", help="PEM roots to trust for TLS (http backend)")
     bw.add_argument("--json", action="store_true")
+    from agent.probes.device import add_device_arguments
     from agent.probes.path import add_path_arguments
+    from agent.probes.wifi import add_wifi_arguments
 
     add_path_arguments(probe.add_parser(
         "path", help="TLS interception, blocking, WebSocket hold, UDP (STUN), proxy, hops"))
+    add_device_arguments(probe.add_parser(
+        "device", help="CPU, memory, disk, OS and support status, battery, screens, browsers"))
+    add_wifi_arguments(probe.add_parser(
+        "wifi", help="Wi-Fi link, BSS Load, visible APs, channel busy, or a --pcap file"))
     return parser
 
 
@@ -229,6 +242,14 @@ def _probe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from agent.render import results_text
     from agent.wire import to_jsonable
 
+    if args.action == "device":
+        from agent.probes.device import run_device_cli
+
+        return run_device_cli(args)
+    if args.action == "wifi":
+        from agent.probes.wifi import run_wifi_cli
+
+        return run_wifi_cli(args)
     if args.action == "path":
         from agent.probes.path import run_path_cli
 
@@ -258,8 +279,13 @@ def _bandwidth(parser: argparse.ArgumentParser, args: argparse.Namespace) -> lis
     )
 
     _positive(parser, seconds=args.seconds, streams=args.streams, max_bytes=args.max_bytes)
-    opts = BandwidthOptions(seconds=args.seconds, streams=args.streams,
-                            max_bytes=args.max_bytes, ca_bundle=args.ca_bundle)
+    if args.backend == "speedtest":
+        return _speedtest(parser, args)
+    if not (args.collector or args.url):
+        parser.error("probe bandwidth: one of --collector or --url is required "
+                     "(or --backend speedtest for the public speedtest.net test)")
+    opts = BandwidthOptions(seconds=args.seconds, streams=args.streams or 4,
+                            max_bytes=args.max_bytes or 500_000_000, ca_bundle=args.ca_bundle)
     if args.collector:
         down, up = speed_urls(args.collector)
         results = [measure_download(down, opts)]
@@ -270,3 +296,18 @@ def _bandwidth(parser: argparse.ArgumentParser, args: argparse.Namespace) -> lis
     if upload_url:
         results.append(measure_upload(upload_url, opts))
     return results
+
+
+def _speedtest(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Any]:
+    from agent.probes.speedtest_backend import SpeedtestOptions, measure
+
+    for flag, given in (("--upload-url", args.upload_url), ("--max-bytes", args.max_bytes),
+                        ("--ca-bundle", args.ca_bundle)):
+        if given:
+            parser.error(f"probe bandwidth: {flag} applies to the http backend only, "
+                         "not --backend speedtest")
+    url = args.collector or args.url
+    if url is None:
+        print("classprobe: public speedtest.net test (speedtest-cli); this contacts "
+              "speedtest.net", file=sys.stderr)
+    return measure(url, SpeedtestOptions(seconds=args.seconds, streams=args.streams))

@@ -69,6 +69,21 @@ class AgentConfig:
     bandwidth_streams: int = 4
     bandwidth_max_bytes: int = 500_000_000
     """Per direction. A fast LAN reaches it before 1 s of measuring: result 'too short'."""
+    bandwidth_backend: str = "http"
+    """``http`` (multi-stream HTTP, the collector's ``/speed/``) or ``speedtest``
+    (speedtest-cli against its ``/speedtest/`` endpoints; needs the ``agent-extra`` extra;
+    ``bandwidth_streams`` and ``bandwidth_max_bytes`` apply to ``http`` only)."""
+    site_salt: str = ""
+    """Key for hashing Wi-Fi SSIDs/BSSIDs (HMAC-SHA256), the same on every PC of a site so
+    the collector can group PCs by access point; empty: no SSID/BSSID hash is reported."""
+    wifi_interface: str = ""
+    """The Wi-Fi adapter to measure (``wlan0``, ``Wi-Fi``, ``en0``); empty: all adapters."""
+    wifi_fresh_scan: bool = True
+    """Linux as root: run ``iw scan`` when no cached scan exists (briefly leaves channel)."""
+    monitor_interface: str = ""
+    """A Linux interface already in monitor mode for the scapy sniffer; empty: skipped."""
+    monitor_seconds: float = 10.0
+    """How long the monitor-mode sniffer listens per cycle (header fields only)."""
     spool_max_reports: int = 2000
     spool_max_bytes: int = 50_000_000
     upload_batch: int = 20
@@ -84,7 +99,9 @@ FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fiel
 
 _POSITIVE = {"interval_s", "websocket_hold_s", "latency_samples", "timeout_s", "bandwidth_seconds",
              "bandwidth_streams", "bandwidth_max_bytes", "spool_max_reports",
-             "spool_max_bytes", "upload_batch", "backoff_base_s", "backoff_cap_s"}
+             "spool_max_bytes", "upload_batch", "backoff_base_s", "backoff_cap_s",
+             "monitor_seconds"}
+_CHOICES: dict[str, tuple[str, ...]] = {"bandwidth_backend": ("http", "speedtest")}
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -134,6 +151,8 @@ def _coerce(name: str, raw: Any, where: str, from_env: bool) -> Any:
         return list(raw)
     if not isinstance(raw, str):
         raise ConfigError(f"{bad}: expected a string")
+    if name in _CHOICES and raw not in _CHOICES[name]:
+        raise ConfigError(f"{bad}: expected one of {', '.join(_CHOICES[name])}")
     return raw
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.config import AgentConfig
-from agent.probes import bandwidth, device, latency, path
+from agent.probes import bandwidth, device, latency, path, wifi
 from agent.wire import ProbeResult
 
 
@@ -23,7 +23,10 @@ class ProbeSpec:
 
 
 PROBES: tuple[ProbeSpec, ...] = (
-    ProbeSpec(device.NAME, device.run, "CPU, memory, disk, OS, uptime, battery, load"),
+    ProbeSpec(device.NAME, device.run,
+              "CPU, memory, disk, OS and support, battery, screens, browsers, NICs, load"),
+    ProbeSpec(wifi.NAME, wifi.run,
+              "Wi-Fi link, BSS Load, visible/co-channel APs, channel busy, monitor"),
     ProbeSpec(latency.NAME, latency.run, "DNS, TCP, TLS, HTTP TTFB and ICMP per target"),
     ProbeSpec(path.NAME, path.probe,
               "TLS interception, blocking, WebSocket hold, STUN, proxy, traceroute"),

@@ -1,29 +1,54 @@
-"""Device probe: what the classroom PC is (CPU, memory, disk, OS, battery) and how busy.
+"""Device probe: what the classroom PC is and how busy it is during lessons.
 
-Two results: ``device`` (everything but the battery; metrics that could not be read are
-named in the reason) and ``battery`` (skipped, with the reason, on a machine without one:
-a desktop's battery is missing, not 0 %).
+Results: ``device`` (CPU model, cores, max MHz, RAM, disk, OS name/version/build/arch and
+vendor end of support, uptime, CPU busy %, RAM used %; metrics that could not be read are
+named in the reason), ``battery`` (charge, mains, health = full/design capacity; skipped on
+a desktop: its battery is missing, not 0 %), ``screen``, ``browsers`` and one ``nic`` per
+network interface (:mod:`agent.probes.device_inventory`).
 
-The ``/proc`` and ``/etc`` roots are parameters, so tests read recorded files.
-Sizes in ``GB`` are GiB (2**30 bytes), as the metric catalogue defines them.
+Everything the OS is asked goes through a :class:`Host` (``/proc``, ``/sys``, ``/etc`` and
+``/Applications`` roots, a command runner, the platform, today's date), so tests read
+recorded files and run the Windows and macOS paths on Linux. Cores/threads are
+``cpu_physical_cores``/``cpu_cores`` (logical CPUs). Sizes in ``GB`` are GiB (2**30 bytes),
+as the metric catalogue defines them.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config import AgentConfig
+from agent.probes.device_battery import (
+    HealthOrReason,
+    linux_battery_health,
+    macos_battery_health,
+    windows_battery_health,
+)
+from agent.probes.device_cmd import CommandError
+from agent.probes.device_inventory import Host
+from agent.probes.device_os import (
+    OsIdentity,
+    macos_identity,
+    parse_reg_query,
+    support_status,
+    windows_identity,
+)
 from agent.probes.results import ResultBuilder, flag, text, value
 from agent.wire import ProbeResult
 
 NAME = "device"
 GIB = 2**30
 CPU_BUSY_INTERVAL_S = 0.5
+NIC_INTERVAL_S = 1.0
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
 @dataclass(frozen=True)
@@ -99,6 +124,7 @@ def os_name_version(release: dict[str, str]) -> tuple[str | None, str | None]:
     return name, version
 
 
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
@@ -106,68 +132,115 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _os_identity(etc_root: Path) -> tuple[str | None, str | None, str]:
-    if sys.platform.startswith("linux"):
-        for path in (etc_root / "os-release", etc_root.parent / "usr/lib/os-release"):
-            content = _read(path)
-            if content is not None:
-                name, version = os_name_version(parse_os_release(content))
-                if name:
-                    return name, version, str(path)
-    if sys.platform == "darwin":
-        return "macOS", platform.mac_ver()[0] or None, "platform.mac_ver"
-    if sys.platform == "win32":
-        release, version, _, _ = platform.win32_ver()
-        return f"Windows {release}".strip(), version or None, "platform.win32_ver"
-    return platform.system() or None, platform.release() or None, "platform"
+def linux_identity(etc_root: Path, kernel: str) -> OsIdentity | None:
+    """os-release (``/etc``, then ``/usr/lib``) as an OsIdentity; the kernel is the build."""
+    for path in (etc_root / "os-release", etc_root.parent / "usr/lib/os-release"):
+        content = _read(path)
+        if content is not None:
+            release = parse_os_release(content)
+            name, version = os_name_version(release)
+            if name:
+                return OsIdentity(name, version, kernel or None, str(path), "linux",
+                                  distro=release.get("ID"))
+    return None
 
 
-def _cpu_model_other_os() -> tuple[str | None, str]:
-    if sys.platform == "win32":
-        import winreg  # type: ignore[import-not-found,unused-ignore]
+def os_identity(host: Host) -> tuple[OsIdentity | None, str | None]:
+    """(identity, None) or, when the OS's own source fails, Python's view and a note
+    (only for the OS this runs on: a test's pretend Windows gets no Linux fallback)."""
+    reason: str | None = None
+    if host.family == "linux":
+        ident = linux_identity(host.etc_root, platform.release())
+        if ident is not None:
+            return ident, None
+        reason = f"no os-release under {host.etc_root}"
+    elif host.family == "windows":
+        found, reason = windows_identity(host.runner)
+        if found is not None:
+            return found, None
+    elif host.family == "macos":
+        found, reason = macos_identity(host.runner)
+        if found is not None:
+            return found, None
+    if host.platform != sys.platform:
+        return None, reason
+    return OsIdentity(platform.system() or None, platform.release() or None, None,
+                      "platform", host.family), reason
 
-        key_path = r"HARDWARE\DESCRIPTION\System\CentralProcessor\0"
+
+def cpu_model(host: Host, cpuinfo: CpuInfo | None) -> tuple[str | None, str]:
+    """(model, method) from /proc/cpuinfo, the Windows registry or macOS sysctl."""
+    if cpuinfo is not None and cpuinfo.model:
+        return cpuinfo.model, "proc_cpuinfo"
+    argv, method = {
+        "windows": (["reg", "query", r"HKLM\HARDWARE\DESCRIPTION\System\CentralProcessor\0",
+                     "/v", "ProcessorNameString"], "registry ProcessorNameString"),
+        "macos": (["sysctl", "-n", "machdep.cpu.brand_string"],
+                  "sysctl machdep.cpu.brand_string"),
+    }.get(host.family, ([], ""))
+    if argv:
         try:
-            with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key_path) as key:  # type: ignore[attr-defined,unused-ignore]
-                name = winreg.QueryValueEx(key, "ProcessorNameString")[0]  # type: ignore[attr-defined,unused-ignore]
-                return str(name).strip(), "registry ProcessorNameString"
-        except OSError:
-            pass
-    if sys.platform == "darwin":
-        import subprocess
-
-        try:
-            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
-                                 capture_output=True, text=True, timeout=5, check=True)
-            return out.stdout.strip() or None, "sysctl machdep.cpu.brand_string"
-        except (OSError, subprocess.SubprocessError):
-            pass
+            out = host.runner(argv)
+        except CommandError:
+            out = None
+        if out is not None and out.ok:
+            if host.family == "windows":
+                values = next(iter(parse_reg_query(out.stdout).values()), {})
+                model = values.get("ProcessorNameString", "").strip()
+            else:
+                model = out.stdout.strip()
+            if model:
+                return model, method
     return platform.processor() or None, "platform.processor"
 
 
-def _system_disk() -> str:
-    if sys.platform == "win32":
+def _system_disk(host: Host) -> str:
+    if host.family == "windows":
         return os.environ.get("SYSTEMDRIVE", "C:") + "\\"
     return "/"
 
 
+def _os_measurements(r: ResultBuilder, host: Host) -> None:
+    ident, problem = os_identity(host)
+    if problem:
+        r.note(f"OS identity from Python's platform module: {problem}")
+    if ident is None:
+        return
+    for metric, content in (("os_name", ident.name), ("os_version", ident.version),
+                            ("os_build", ident.build)):
+        if content:
+            r.add(text(metric, ident.method if metric != "os_build" or ident.family != "linux"
+                       else "uname -r (kernel)", content))
+        else:
+            r.note(f"{metric} not measured: the OS names none")
+    status = support_status(ident, host.today)
+    if status.unknown_reason:
+        r.note(status.unknown_reason)
+        return
+    if status.ends is not None:
+        r.add(text("os_support_end", status.method, status.ends.isoformat()))
+    if status.supported is not None:
+        r.add(flag("os_supported", f"{status.method}, on {host.today.isoformat()}",
+                   status.supported))
+
+
 def collect(proc_root: Path = Path("/proc"), etc_root: Path = Path("/etc"),
-            cpu_busy_interval_s: float = CPU_BUSY_INTERVAL_S) -> list[ProbeResult]:
+            cpu_busy_interval_s: float = CPU_BUSY_INTERVAL_S,
+            host: Host | None = None) -> list[ProbeResult]:
+    """The ``device`` and ``battery`` results (see :func:`run` for the rest)."""
     import psutil
 
+    host = host or Host(proc_root=proc_root, etc_root=etc_root)
     r = ResultBuilder(NAME)
     cpuinfo = None
-    if sys.platform.startswith("linux"):
-        content = _read(proc_root / "cpuinfo")
+    if host.family == "linux":
+        content = _read(host.proc_root / "cpuinfo")
         cpuinfo = parse_cpuinfo(content) if content is not None else None
-    if cpuinfo is not None and cpuinfo.model:
-        r.add(text("cpu_model", "proc_cpuinfo", cpuinfo.model))
+    model, method = cpu_model(host, cpuinfo)
+    if model:
+        r.add(text("cpu_model", method, model))
     else:
-        model, method = _cpu_model_other_os()
-        if model:
-            r.add(text("cpu_model", method, model))
-        else:
-            r.note("cpu_model not measured: no model string from the OS")
+        r.note("cpu_model not measured: no model string from the OS")
 
     logical = psutil.cpu_count(logical=True)
     physical = psutil.cpu_count(logical=False)
@@ -190,7 +263,7 @@ def collect(proc_root: Path = Path("/proc"), etc_root: Path = Path("/etc"),
     mem = psutil.virtual_memory()
     r.add(value("ram_total_gb", "psutil.virtual_memory", round(mem.total / GIB, 3)))
     r.add(value("ram_used_pct", "psutil.virtual_memory", round(mem.percent, 1)))
-    disk_path = _system_disk()
+    disk_path = _system_disk(host)
     try:
         disk = psutil.disk_usage(disk_path)
         r.add(value("disk_total_gb", f"psutil.disk_usage({disk_path})",
@@ -200,13 +273,7 @@ def collect(proc_root: Path = Path("/proc"), etc_root: Path = Path("/etc"),
     except OSError as exc:
         r.note(f"disk_total_gb/disk_free_gb not measured: disk_usage({disk_path}): {exc}")
 
-    name, version, method = _os_identity(etc_root)
-    if name:
-        r.add(text("os_name", method, name))
-    if version:
-        r.add(text("os_version", method, version))
-    else:
-        r.note("os_version not measured: the OS names no version")
+    _os_measurements(r, host)
     if platform.machine():
         r.add(text("arch", "platform.machine", platform.machine()))
     r.add(value("uptime_s", "psutil.boot_time", round(max(0.0, time.time() -
@@ -214,12 +281,23 @@ def collect(proc_root: Path = Path("/proc"), etc_root: Path = Path("/etc"),
     busy = psutil.cpu_percent(interval=cpu_busy_interval_s)
     r.add(value("cpu_busy_pct", f"psutil.cpu_percent({cpu_busy_interval_s:g} s)",
                 round(busy, 1)))
-    return [r.ok(), battery(psutil.sensors_battery()
-                            if hasattr(psutil, "sensors_battery") else None)]
+    state = psutil.sensors_battery() if hasattr(psutil, "sensors_battery") else None
+    return [r.ok(), battery(state, battery_health(host) if state is not None else None)]
 
 
-def battery(state: object | None) -> ProbeResult:
-    """The battery result from ``psutil.sensors_battery()`` (None: no battery)."""
+def battery_health(host: Host) -> HealthOrReason:
+    if host.family == "linux":
+        return linux_battery_health(host.sys_root)
+    if host.family == "windows":
+        return windows_battery_health(host.runner)
+    if host.family == "macos":
+        return macos_battery_health(host.runner)
+    return None, f"no battery health reader for {host.platform}"
+
+
+def battery(state: object | None, health: HealthOrReason | None = None) -> ProbeResult:
+    """The battery result from ``psutil.sensors_battery()`` (None: no battery) and the
+    OS-specific health reading."""
     r = ResultBuilder("battery")
     if state is None:
         return r.skipped("no battery found (psutil.sensors_battery() returned None)")
@@ -232,8 +310,52 @@ def battery(state: object | None) -> ProbeResult:
         r.note("battery_plugged not measured: the OS does not say if mains is connected")
     else:
         r.add(flag("battery_plugged", "psutil.sensors_battery", bool(plugged)))
+    if health is not None:
+        found, reason = health
+        if found is None:
+            r.note(f"battery_health_pct not measured: {reason}")
+        else:
+            method = (f"{found.method}: {found.full:g}/{found.design:g} {found.unit}"
+                      + (f", {found.count} batteries" if found.count > 1 else ""))
+            r.add(value("battery_health_pct", method, found.health_pct))
+            if found.cycles is not None:
+                r.add(value("battery_cycles", found.method, found.cycles))
     return r.ok()
 
 
+def collect_all(host: Host | None = None, cpu_busy_interval_s: float | None = None,
+                nic_interval_s: float | None = None) -> list[ProbeResult]:
+    """Every device result: device, battery, screen, browsers, one per NIC."""
+    from agent.probes.device_inventory import browsers_result, nic_results, screen_result
+
+    host = host or Host()
+    busy_s = CPU_BUSY_INTERVAL_S if cpu_busy_interval_s is None else cpu_busy_interval_s
+    return [*collect(cpu_busy_interval_s=busy_s, host=host),
+            screen_result(host), browsers_result(host),
+            *nic_results(host, NIC_INTERVAL_S if nic_interval_s is None else nic_interval_s)]
+
+
 def run(cfg: AgentConfig) -> list[ProbeResult]:
-    return collect()
+    return collect_all()
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``classprobe probe device``."""
+    parser.add_argument("--json", action="store_true")
+
+
+def run_device_cli(args: argparse.Namespace, host: Host | None = None) -> int:
+    """``classprobe probe device``: print every device result; exit 1 if one failed."""
+    return print_results(collect_all(host), args.json)
+
+
+def print_results(results: Sequence[ProbeResult], as_json: bool) -> int:
+    """Print results as text or ``{"results": [...]}`` JSON; 1 if any failed, else 0."""
+    from agent.render import results_text
+    from agent.wire import to_jsonable
+
+    if as_json:
+        print(json.dumps({"results": [to_jsonable(r) for r in results]}, indent=2))
+    else:
+        print(results_text(list(results)))
+    return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
