@@ -3,22 +3,31 @@
 Against the collector (``/speed/download?bytes=N``, ``/speed/upload`` answering
 ``{"bytes": n}``) or any URL that serves a large body (download) / accepts a POST
 (upload). Each of N streams has its own httpx connection and sends requests one after
-another; request sizes adapt so that one request takes ~0.5 s. A sampler thread records
+another, sized to last until the time cap once the stream has ramped up (~0.5 s each
+where only completed requests can be counted; :func:`agent.probes.bandwidth_streams.
+next_size`), and stops at once when the transfer stops. A sampler thread records
 the total byte count every 100 ms into a timeline; warm-up, window, stop rule and
 goodput maths are in :mod:`agent.probes.goodput`. The transfer stops when the estimate
 is stable, after ``seconds``, or at ``max_bytes``.
 
-- ``download_mbps``: body bytes received in the measuring window / its duration.
-- ``upload_mbps``: bytes **the server confirmed** (``{"bytes": n}``; for a URL that does
-  not answer so, the size of each POST it completed with a 2xx), summed per stream
-  between request completions (:func:`agent.probes.goodput.confirmed_rate`). Bytes
-  handed to the socket only decide warm-up and when to stop: they run ahead of delivery
-  by the socket buffer, which is how speedtest-cli over-reads uploads.
+- ``download_mbps``: the least-squares slope of the body bytes received over the
+  measuring window (:mod:`agent.probes.goodput`); ``bytes`` and ``duration_s`` are the
+  window's. Bytes are counted as the socket hands them over (no re-chunking), so the
+  count lags delivery by at most one socket read.
+- ``upload_mbps``: bytes that reached the server, never bytes merely handed to the
+  socket (those run ahead of delivery by the socket buffer: how speedtest-cli over-reads
+  uploads). Where the kernel says what the server acknowledged (Linux ``TCP_INFO``,
+  :mod:`agent.probes.tcpinfo`), that count is sampled into a timeline treated like a
+  download's: method ``..._tcp_acked``. Elsewhere, the bytes the server confirmed
+  (``{"bytes": n}``, or each 2xx POST's size) per stream between request completions,
+  summed over the window all streams cover (:func:`agent.probes.goodput.confirmed_rate`):
+  ``..._server_confirmed`` (or ``..._completed``).
 - ``loaded_latency_ms`` (p50, max): TCP connect time to the server every 200 ms during
   the measuring window, on connections of its own.
-- ``nic_agreement_pct``: 100 × bytes the test counted over the whole transfer / the
-  change in the NIC counters (``psutil.net_io_counters``, summed over every interface:
-  received bytes for download, sent for upload). Ethernet headers make ~96 % normal;
+- ``nic_agreement_pct``: 100 × bytes the test counted over the whole transfer (upload
+  with ``TCP_INFO``: the bytes acknowledged) / the change in the NIC counters
+  (``psutil.net_io_counters``, summed over every interface: received bytes for download,
+  sent for upload). Ethernet headers make ~96 % normal;
   over loopback, where each packet is counted once as sent and once as received, ~99 %;
   much lower means other traffic shared the interface during the test.
 
@@ -29,30 +38,29 @@ short to be trusted".
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from agent.config import AgentConfig
 from agent.probes import goodput
-from agent.probes.net import describe_httpx, ssl_context
+from agent.probes.bandwidth_streams import (  # noqa: F401 (part of this module's API)
+    PIECE,
+    Stream,
+    Worker,
+    download_worker,
+    follow_acked,
+    upload_worker,
+)
+from agent.probes.net import ssl_context
 from agent.probes.results import ResultBuilder, summary, value
-
-if TYPE_CHECKING:
-    import httpx
-
 from agent.wire import ProbeResult
 
 log = logging.getLogger(__name__)
 
 NAME = "bandwidth"
-PIECE = 64 * 1024
-_RANDOM = os.urandom(PIECE)  # incompressible upload payload, made once (64 KiB)
 
 
 @dataclass(frozen=True)
@@ -63,23 +71,19 @@ class BandwidthOptions:
     timeout_s: float = 10.0
     ca_bundle: str = ""
     sample_interval_s: float = 0.1
-    warmup_min_s: float = 1.0
-    min_window_s: float = 2.0
+    tcp_acked: bool = True
+    """Upload: count what the server's TCP acknowledged where the OS says (Linux)."""
+    warmup_min_s: float = 1.5
+    """In the lab at 5 Mbit/s, 0.5 s more than 1 s took a +1 % bias away: data held in
+    the receiver's reassembly queue during TCP's start-up overshoot drains until ~1.5 s."""
+    min_window_s: float = 2.5
+    window_rtts: float = 50.0
+    """... and at least this many loaded RTTs (:func:`agent.probes.goodput.min_window`)."""
     stable_span_s: float = 1.0
     stable_tolerance_pct: float = 2.0
     trusted_window_s: float = 1.0
     trusted_bytes: int = 100_000
     latency_interval_s: float = 0.2
-
-
-@dataclass
-class Stream:
-    counted: int = 0
-    """Bytes received (download) or handed to the socket (upload)."""
-    completions: list[goodput.Completion] = field(default_factory=list)
-    unconfirmed: int = 0
-    """Uploads the server completed without saying ``{"bytes": n}``."""
-    error: str | None = None
 
 
 @dataclass
@@ -89,6 +93,10 @@ class Transfer:
     rtts: list[tuple[float, float]]
     stop_reason: str
     nic_delta: int | None
+    acked: list[tuple[float, int]] | None = None
+    """Upload: the timeline of acknowledged bytes, when every stream's count was known."""
+    acked_total: int | None = None
+    """Upload: acknowledged bytes once every stream had ended (after the timeline)."""
 
 
 def _nic_bytes(direction: str) -> int | None:
@@ -119,14 +127,13 @@ def _sample_rtts(host: str, port: int, start: float, stop: threading.Event,
             sock.close()
 
 
-Worker = Callable[["httpx.Client", Stream, threading.Event, float], None]
-
-
 def estimate(direction: str, timeline: list[tuple[float, int]], streams: list[Stream],
-             start_s: float) -> float | None:
+             start_s: float, acked: list[tuple[float, int]] | None = None) -> float | None:
     """The current goodput estimate over the window starting at ``start_s``."""
     if direction == "download":
         return goodput.running_mbps(timeline, start_s)
+    if acked is not None:
+        return goodput.running_mbps(acked, start_s)
     rate = goodput.confirmed_rate([s.completions for s in streams if not s.error], start_s)
     return None if isinstance(rate, str) else rate[0]
 
@@ -165,6 +172,8 @@ def run_transfer(url: str, direction: str, worker: Worker, opts: BandwidthOption
     for thread in threads:
         thread.start()
     timeline: list[tuple[float, int]] = [(0.0, 0)]
+    acked: list[tuple[float, int]] | None = \
+        [(0.0, 0)] if direction == "upload" and opts.tcp_acked else None
     history: list[tuple[float, float]] = []
     stop_reason = "all streams ended"
     while any(t.is_alive() for t in threads[:-1]):
@@ -172,12 +181,19 @@ def run_transfer(url: str, direction: str, worker: Worker, opts: BandwidthOption
         now = time.perf_counter() - start
         total = sum(s.counted for s in streams)
         timeline.append((now, total))
-        warm = goodput.warmup_end(timeline, opts.warmup_min_s)
-        if warm is not None and now - warm >= opts.min_window_s - opts.stable_span_s:
-            current = estimate(direction, timeline, streams, warm)
+        if acked is not None:
+            if any(s.acked_missing for s in streams):
+                acked = None
+            else:
+                acked.append((now, sum(s.acked.total() for s in streams)))
+        warm = goodput.warmup_end(acked or timeline, opts.warmup_min_s)
+        least = goodput.min_window(opts.min_window_s, [ms for _, ms in rtts],
+                                   opts.window_rtts)
+        if warm is not None and now - warm >= least - opts.stable_span_s:
+            current = estimate(direction, timeline, streams, warm, acked)
             if current is not None:
                 history.append((now, current))
-            if now - warm >= opts.min_window_s and goodput.settled(
+            if now - warm >= least and goodput.settled(
                     history, opts.stable_span_s, opts.stable_tolerance_pct):
                 stop_reason = (f"stable (within {opts.stable_tolerance_pct:g} % over "
                                f"{opts.stable_span_s:g} s)")
@@ -193,98 +209,11 @@ def run_transfer(url: str, direction: str, worker: Worker, opts: BandwidthOption
         thread.join(timeout=opts.timeout_s)
     nic_after = _nic_bytes(direction)
     nic_delta = None if nic_before is None or nic_after is None else nic_after - nic_before
-    return Transfer(timeline, streams, rtts, stop_reason, nic_delta)
-
-
-def _http_error(exc: BaseException, opts: BandwidthOptions) -> str:
-    return describe_httpx(exc, opts.timeout_s)
-
-
-def download_worker(url: str, sized: bool, opts: BandwidthOptions) -> Worker:
-    """GET ``url`` (``?bytes=N`` appended when ``sized``) again and again."""
-    import httpx
-
-    def work(client: httpx.Client, stream: Stream, stop: threading.Event, start: float) -> None:
-        size = 256 * 1024
-        while not stop.is_set():
-            began = time.perf_counter()
-            params = {"bytes": str(size)} if sized else None
-            try:
-                with client.stream("GET", url, params=params) as response:
-                    if response.status_code != 200:
-                        stream.error = f"HTTP {response.status_code} from {url}"
-                        return
-                    for piece in response.iter_raw(PIECE):
-                        stream.counted += len(piece)
-                        if stop.is_set():
-                            return
-            except httpx.HTTPError as exc:
-                if not stop.is_set():
-                    stream.error = _http_error(exc, opts)
-                return
-            size = goodput.next_chunk(size, time.perf_counter() - began,
-                                      hi=max(PIECE, opts.max_bytes // opts.streams))
-
-    return work
-
-
-class _Aborted(Exception):  # noqa: N818 - control flow: the transfer was stopped
-    """Raised from an upload body when the transfer stops; aborts the request."""
-
-
-def _body(size: int, stream: Stream, stop: threading.Event) -> Iterator[bytes]:
-    left = size
-    while left > 0:
-        if stop.is_set():
-            raise _Aborted  # the server never confirms this request: it does not count
-        piece = _RANDOM[: min(PIECE, left)]
-        stream.counted += len(piece)
-        left -= len(piece)
-        yield piece
-
-
-def upload_worker(url: str, opts: BandwidthOptions) -> Worker:
-    """POST bodies to ``url`` again and again; record what the server confirms."""
-    import httpx
-
-    def work(client: httpx.Client, stream: Stream, stop: threading.Event, start: float) -> None:
-        size = 256 * 1024
-        while not stop.is_set():
-            began = time.perf_counter()
-            try:
-                response = client.post(url, content=_body(size, stream, stop),
-                                        headers={"Content-Length": str(size),
-                                                 "Content-Type": "application/octet-stream"})
-            except _Aborted:
-                return
-            except httpx.HTTPError as exc:
-                if not stop.is_set():
-                    stream.error = _http_error(exc, opts)
-                return
-            done = time.perf_counter()
-            if not 200 <= response.status_code < 300:
-                stream.error = f"HTTP {response.status_code} from {url}"
-                return
-            confirmed = _confirmed(response)
-            if confirmed is None:
-                stream.unconfirmed += 1
-            stream.completions.append(goodput.Completion(
-                done - start, size if confirmed is None else confirmed))
-            size = goodput.next_chunk(size, done - began,
-                                      hi=max(PIECE, opts.max_bytes // opts.streams))
-
-    return work
-
-
-def _confirmed(response: httpx.Response) -> int | None:
-    """The server's ``{"bytes": n}``; None when it does not say."""
-    try:
-        body: Any = response.json()
-    except ValueError:
-        return None
-    if isinstance(body, dict) and isinstance(body.get("bytes"), int):
-        return int(body["bytes"])
-    return None
+    if acked is not None and not all(s.acked.following and not s.acked_missing
+                                     for s in streams):
+        acked = None
+    acked_total = None if acked is None else sum(s.acked.total() for s in streams)
+    return Transfer(timeline, streams, rtts, stop_reason, nic_delta, acked, acked_total)
 
 
 def summarise(direction: str, url: str, transfer: Transfer, opts: BandwidthOptions,
@@ -294,19 +223,20 @@ def summarise(direction: str, url: str, transfer: Transfer, opts: BandwidthOptio
     counted = sum(s.counted for s in transfer.streams)
     if errors and (counted == 0 or len(errors) == len(transfer.streams)):
         return r.failed(f"{direction} from {url} failed: {errors[0]}")
-    warm = goodput.warmup_end(transfer.timeline, opts.warmup_min_s)
+    delivered = transfer.acked or transfer.timeline
+    warm = goodput.warmup_end(delivered, opts.warmup_min_s)
     if warm is None:
         warm = opts.warmup_min_s
         r.note(f"the rate was still rising at the end ({transfer.stop_reason}): "
                "the estimate may be low")
-    w = goodput.window(transfer.timeline, warm)
+    w = goodput.window(delivered, warm)
     short = ("transfer too short to be trusted: {got} after a {warm:.1f} s warm-up "
              f"(needs >= {opts.trusted_window_s:g} s and >= {opts.trusted_bytes} bytes; "
              f"stopped: {transfer.stop_reason})")
     if w is None or w.duration_s < opts.trusted_window_s or w.bytes < opts.trusted_bytes:
         got = "nothing" if w is None else f"{w.bytes} bytes in {w.duration_s:.2f} s"
         return r.failed(short.format(got=got, warm=warm))
-    if direction == "download":
+    if direction == "download" or transfer.acked:
         rate, nbytes, duration = w.mbps, w.bytes, w.duration_s
     else:
         healthy = [s.completions for s in transfer.streams if not s.error]
@@ -327,9 +257,10 @@ def summarise(direction: str, url: str, transfer: Transfer, opts: BandwidthOptio
         r.extend([m for m in stats if m.stat in ("p50", "max")])
     else:
         r.note("loaded_latency_ms not measured: no TCP connect completed during the window")
+    own = counted if transfer.acked_total is None else transfer.acked_total
     if transfer.nic_delta:
         r.add(value("nic_agreement_pct", "psutil.net_io_counters",
-                    round(100.0 * counted / transfer.nic_delta, 2)))
+                    round(100.0 * own / transfer.nic_delta, 2)))
     else:
         r.note("nic_agreement_pct not measured: the NIC counters did not move")
     if errors:
@@ -350,7 +281,12 @@ def measure_download(url: str, opts: BandwidthOptions, sized: bool = True) -> Pr
 def measure_upload(url: str, opts: BandwidthOptions) -> ProbeResult:
     r = ResultBuilder(NAME, target=url)
     transfer = run_transfer(url, "upload", upload_worker(url, opts), opts)
-    how = "completed" if any(s.unconfirmed for s in transfer.streams) else "server_confirmed"
+    if transfer.acked:
+        how = "tcp_acked"
+    elif any(s.unconfirmed for s in transfer.streams):
+        how = "completed"
+    else:
+        how = "server_confirmed"
     method = f"http_post_{opts.streams}_streams_{how}"
     return summarise("upload", url, transfer, opts, method, r)
 
@@ -371,6 +307,10 @@ def run(cfg: AgentConfig) -> list[ProbeResult]:
         return [ResultBuilder(NAME).skipped("bandwidth probe disabled in the configuration")]
     if not cfg.collector_url:
         return [ResultBuilder(NAME).skipped("no collector to test against (not enrolled)")]
+    if cfg.bandwidth_backend == "speedtest":
+        from agent.probes import speedtest_backend
+
+        return speedtest_backend.run(cfg)
     down, up = speed_urls(cfg.collector_url)
     opts = options_of(cfg)
     return [measure_download(down, opts), measure_upload(up, opts)]
