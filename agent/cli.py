@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     lat.add_argument("--timeout", type=float, default=5.0, help="seconds per sample")
     lat.add_argument("--ca-bundle", default="", help="PEM roots to trust for TLS")
     lat.add_argument("--no-icmp", action="store_true", help="skip ICMP echo")
+    lat.add_argument("--interval", type=float, default=0.1,
+                     help="seconds between ICMP echo requests (default 0.1)")
     lat.add_argument("--json", action="store_true")
     bw = probe.add_parser("bandwidth", help="multi-stream HTTP download/upload goodput")
     where = bw.add_mutually_exclusive_group()
@@ -257,10 +259,10 @@ def _probe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.action == "latency":
         from agent.probes.latency import LatencyOptions, measure
 
-        _positive(parser, count=args.count, timeout=args.timeout)
+        _positive(parser, count=args.count, timeout=args.timeout, interval=args.interval)
         results = measure(args.targets, LatencyOptions(
             samples=args.count, timeout_s=args.timeout, ca_bundle=args.ca_bundle,
-            icmp=not args.no_icmp))
+            icmp=not args.no_icmp, icmp_interval_s=args.interval))
     else:
         results = _bandwidth(parser, args)
     if args.json:

@@ -14,8 +14,9 @@ block page when (first rule that holds, see :func:`judge_response`):
    first 64 KiB of body) is short — under :data:`SHORT_PAGE_CHARS` characters: block pages
    are a few sentences, an article about filtering is not — or names a filter product
    (:data:`FILTER_PRODUCTS`). A candidate is a block page when its ``<title>`` contains a
-   block word (:data:`TITLE_WORDS`) or its text contains a block phrase
-   (:data:`BLOCK_PHRASES`). Plain "Forbidden" or "Access Denied" do not count: web
+   block word (:data:`TITLE_WORDS`), or, for a page without a title, its first ``<h1>``
+   does ("Blocked by Securly" pages have only a heading), or its text contains a block
+   phrase (:data:`BLOCK_PHRASES`). Plain "Forbidden" or "Access Denied" do not count: web
    servers and CDNs use them for their own refusals.
 
 Anything else is not a block page. The evidence string says which rule matched.
@@ -59,6 +60,7 @@ REDIRECT_WORDS = ("block", "denied", "filter", "restricted", "policy", "forbidde
 
 _TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]+>", re.I | re.S)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+_H1 = re.compile(r"<h1\b[^>]*>(.*?)</h1\s*>", re.I | re.S)
 _SPACE = re.compile(r"\s+")
 
 
@@ -69,6 +71,12 @@ def _clean(text: str) -> str:
 def page_title(body: str) -> str:
     match = _TITLE.search(body)
     return _clean(match.group(1)) if match else ""
+
+
+def page_heading(body: str) -> str:
+    """The text of the first ``<h1>`` (tags inside it removed), or ""."""
+    match = _H1.search(body)
+    return visible_text(match.group(1)) if match else ""
 
 
 def visible_text(body: str) -> str:
@@ -167,6 +175,11 @@ def judge_response(status: int, location: str, body: str, target_host: str,
     if word:
         return PageVerdict(True, f"{why}, title {title!r} contains {word!r}",
                            f"title={word}{tail}")
+    heading = "" if title else page_heading(body)
+    word = _first_words(heading, TITLE_WORDS)
+    if word:
+        return PageVerdict(True, f"{why}, no title, heading {heading!r} contains {word!r}",
+                           f"heading={word}{tail}")
     phrase = _first_words(text, BLOCK_PHRASES)
     if phrase:
         return PageVerdict(True, f"{why}, says {phrase!r}", f"phrase={phrase}{tail}")

@@ -146,3 +146,21 @@ def test_importing_the_cli_loads_nothing_heavy():
     loaded = {m.split(".")[0] for m in json.loads(out)}
     assert not loaded & {"collector", "fastapi", "sqlmodel", "sqlalchemy", "pydantic", "scapy",
                          "httpx", "psutil", "speedtest"}
+
+
+def test_probe_latency_interval_reaches_the_icmp_options(monkeypatch, capsys):
+    import agent.probes.latency as latency
+
+    seen = {}
+
+    def fake_measure(targets, opts):
+        seen.update(targets=targets, interval=opts.icmp_interval_s, samples=opts.samples)
+        return []
+
+    monkeypatch.setattr(latency, "measure", fake_measure)
+    assert main(["probe", "latency", "10.77.10.1", "--count", "200", "--interval", "0.02",
+                 "--json"]) == 0
+    assert seen == {"targets": ["10.77.10.1"], "interval": 0.02, "samples": 200}
+    with pytest.raises(SystemExit):
+        main(["probe", "latency", "10.77.10.1", "--interval", "0"])
+    assert "--interval must be positive, got 0" in capsys.readouterr().err

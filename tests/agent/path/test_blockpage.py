@@ -4,6 +4,7 @@ from agent.probes.blockpage import (
     Expectation,
     decode_body,
     judge_response,
+    page_heading,
     page_title,
     suspicious_redirect,
     visible_text,
@@ -19,6 +20,7 @@ def page(name: str) -> str:
     ("filter-fortiguard-like.html", 200, "title=blocked,product=fortiguard"),
     ("filter-school-generic.html", 200, "title=access restricted"),
     ("filter-vendor-no-title.html", 403, "phrase=categorized as,product=smoothwall"),
+    ("filter-heading-only.html", 403, "heading=blocked,product=securly"),
 ])
 def test_block_pages_are_recognised(name: str, status: int, detail: str):
     verdict = judge_response(status, "", page(name), "quiz.example")
@@ -91,6 +93,13 @@ def test_title_and_visible_text():
     body = "<title> Web &amp; Page\nBlocked </title><script>x='blocked'</script><p>Hi <b>there</b>"
     assert page_title(body) == "Web & Page Blocked"
     assert visible_text(body) == "Web & Page Blocked Hi there"
+
+
+def test_heading_counts_only_without_a_title():
+    assert page_heading("<h1 class=x>Site <b>Blocked</b></h1><h1>Other</h1>") == "Site Blocked"
+    assert page_heading("<p>no heading</p>") == ""
+    titled = "<title>Quiz night</title><h1>Blocked moves in chess</h1><p>Learn them.</p>"
+    assert judge_response(200, "", titled, "q").blocked is False
 
 
 def test_decode_body_uses_the_charset():
