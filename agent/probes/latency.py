@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +44,7 @@ from agent.probes.net import (
     Target,
     describe,
     describe_httpx,
+    getaddrinfo_bounded,
     is_ip_literal,
     parse_target,
     ssl_context,
@@ -75,24 +75,10 @@ class Samples:
 
 
 def _getaddrinfo(host: str, port: int, timeout_s: float) -> list[Address]:
-    """``getaddrinfo`` bounded by a timeout (it has none of its own)."""
-    box: dict[str, Any] = {}
-
-    def lookup() -> None:
-        try:
-            box["result"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            box["error"] = exc
-
-    worker = threading.Thread(target=lookup, name=f"dns {host}", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        raise TimeoutError(f"no answer within {timeout_s:g} s")
-    if "error" in box:
-        raise box["error"]
+    """``getaddrinfo`` bounded by a timeout (it has none of its own), de-duplicated."""
+    infos = getaddrinfo_bounded(host, port, timeout_s)
     seen: list[Address] = []
-    for family, _type, _proto, _canon, sockaddr in box["result"]:
+    for family, _type, _proto, _canon, sockaddr in infos:
         if (family, sockaddr) not in seen:
             seen.append((family, sockaddr))
     return seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,3 +97,29 @@ def describe_httpx(exc: BaseException, timeout_s: float) -> str:
 
 def ssl_context(ca_bundle: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle or None)
+
+
+def getaddrinfo_bounded(host: str, port: int | None,
+                        timeout_s: float) -> list[tuple[Any, ...]]:
+    """``socket.getaddrinfo`` (TCP) in a worker thread, bounded by ``timeout_s``.
+
+    getaddrinfo has no timeout of its own; a resolver that never answers would otherwise
+    hang the probe. Raises ``TimeoutError`` or the lookup's ``OSError``.
+    """
+    box: dict[str, Any] = {}
+
+    def lookup() -> None:
+        try:
+            box["result"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=lookup, name=f"dns {host}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise TimeoutError(f"no answer within {timeout_s:g} s")
+    if "error" in box:
+        raise box["error"]
+    result: list[tuple[Any, ...]] = box["result"]
+    return result

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from agent.probes import net
-from agent.probes.net import is_ip_literal
+from agent.probes.net import getaddrinfo_bounded, is_ip_literal
 
 Resolver = Callable[[str, float], list[str]]
 """``resolve(host, timeout_s) -> [address, ...]``; raises ``socket.gaierror`` (with the
@@ -101,23 +99,9 @@ def parse_path_target(raw: str) -> PathTarget:
 
 
 def system_resolver(host: str, timeout_s: float) -> list[str]:
-    """``getaddrinfo`` in a worker thread, bounded by ``timeout_s`` (it has no timeout)."""
-    box: dict[str, Any] = {}
-
-    def lookup() -> None:
-        try:
-            box["result"] = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            box["error"] = exc
-
-    worker = threading.Thread(target=lookup, name=f"dns {host}", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        raise TimeoutError(f"no answer within {timeout_s:g} s")
-    if "error" in box:
-        raise box["error"]
-    return list(dict.fromkeys(str(info[4][0]) for info in box["result"]))
+    """The system resolver's addresses for ``host``, bounded by ``timeout_s``."""
+    infos = getaddrinfo_bounded(host, None, timeout_s)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def addresses_of(target: PathTarget, resolver: Resolver, timeout_s: float) -> list[str]:
