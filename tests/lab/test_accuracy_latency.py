@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.lab import nsutil
 from tests.lab import probe_runner as pr
 from tests.lab.netlab import Lab
 from tests.lab.plugin import Endpoints
@@ -121,12 +122,14 @@ def test_icmp_loss_matches_the_wire_and_the_binomial(make_lab: Callable[..., Lab
 
     The wire's loss is seeded, so besides the binomial check against the nominal rate
     the probe must count exactly the round trips the wire dropped (its own counters).
-    A private lab with ``congestion_control="reno"``: loss cases run with a loss-based
-    congestion control (the host allows only "reno bbr", and BBR shrugs loss off); ICMP
+    A private lab with a loss-based congestion control, as the issue asks: cubic where the
+    host allows it in namespaces (``.ci/run`` adds it to
+    ``net.ipv4.tcp_allowed_congestion_control``), else reno (BBR shrugs loss off); ICMP
     itself is indifferent, the rule keeps any TCP in the lab like a classroom's.
     """
-    lossy = make_lab(congestion_control="reno")
-    assert lossy.read_sysctl("cls", "net.ipv4.tcp_congestion_control") == "reno"
+    cc = "cubic" if nsutil.congestion_control_allowed("cubic") else "reno"
+    lossy = make_lab(congestion_control=cc)
+    assert lossy.read_sysctl("cls", "net.ipv4.tcp_congestion_control") == cc
     lossy.set_path(5, loss_pct=5, seed=7)
     count = 200
     result = pr.icmp(lossy, lossy.far_addr, count, 0.005, 0.3)
