@@ -49,7 +49,12 @@ from tests.lab.test_accuracy_latency import (  # noqa: E402
     jitter_tolerance_ms,
 )
 from tests.lab.test_accuracy_path import CASES, path, targets  # noqa: E402
-from tests.lab.truth import round_trip_loss_pct, rtt_jitter_ms, tcp_goodput_mbps  # noqa: E402
+from tests.lab.truth import (  # noqa: E402
+    loss_sigma_pct,
+    round_trip_loss_pct,
+    rtt_jitter_ms,
+    tcp_goodput_mbps,
+)
 
 
 @dataclass
@@ -208,7 +213,7 @@ def loss_rows(lossy: Lab, losses: list[float], count: int) -> list[Row]:
         stats = lossy.wire_stats()
         realized = 100 * sum(d["dropped"] for d in stats.values()) / count
         truth = round_trip_loss_pct(loss)
-        sigma = 100 * (truth / 100 * (1 - truth / 100) / count) ** 0.5
+        sigma = loss_sigma_pct(truth, count)
         ok = got is not None and abs(got - truth) <= LOSS_SIGMAS * sigma \
             and abs(got - realized) < 1e-9
         rows.append(Row(f"round-trip loss, {loss:g} % each way, icmp, n={count} (wire dropped "

@@ -31,6 +31,7 @@ from tests.lab.plugin import FAR_NAME, start_endpoints  # noqa: E402
 from tests.lab.truth import (  # noqa: E402
     GOODPUT_REL_TOLERANCE,
     WIRE_RTT_TOLERANCE_MS,
+    loss_sigma_pct,
     round_trip_loss_pct,
     rtt_jitter_ms,
     tcp_goodput_mbps,
@@ -122,7 +123,7 @@ def loss_rows(lab: Lab, losses: list[float], count: int) -> list[Row]:
         kept = [1 - d["dropped"] / d["received"] for d in stats.values() if d["received"]]
         realized = 100 * (1 - kept[0] * kept[1]) if len(kept) == 2 else float("nan")
         truth = round_trip_loss_pct(loss)
-        sigma = 100 * (truth / 100 * (1 - truth / 100) / count) ** 0.5
+        sigma = loss_sigma_pct(truth, count)
         setting = f"{loss:g} % each way, n={count}"
         rows.append(Row("round-trip loss", setting, "ping", truth, got, "%",
                         abs(got - truth) <= 3 * sigma))

@@ -21,7 +21,7 @@ from tests.lab import nsutil
 from tests.lab import probe_runner as pr
 from tests.lab.netlab import Lab
 from tests.lab.plugin import Endpoints
-from tests.lab.truth import round_trip_loss_pct, rtt_jitter_ms
+from tests.lab.truth import loss_sigma_pct, round_trip_loss_pct, rtt_jitter_ms
 
 pytestmark = pytest.mark.lab
 
@@ -140,7 +140,7 @@ def test_icmp_loss_matches_the_wire_and_the_binomial(make_lab: Callable[..., Lab
     dropped = sum(direction["dropped"] for direction in stats.values())
     assert loss == pytest.approx(100 * dropped / count, abs=1e-9), stats
     truth = round_trip_loss_pct(5)
-    sigma = 100 * math.sqrt(truth / 100 * (1 - truth / 100) / count)
+    sigma = loss_sigma_pct(truth, count)
     assert loss == pytest.approx(truth, abs=LOSS_SIGMAS * sigma)
 
 

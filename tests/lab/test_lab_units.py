@@ -146,3 +146,11 @@ def test_unavailable_reason_names_what_is_missing(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(nsutil.os, "geteuid", lambda: 0)
     monkeypatch.setattr(nsutil.shutil, "which", lambda tool: None if tool == "tc" else "/x")
     assert nsutil.unavailable_reason() == "the network lab needs 'tc' (Debian package iproute2)"
+
+
+def test_loss_sigma_is_the_binomial_standard_deviation_in_points() -> None:
+    from tests.lab.truth import loss_sigma_pct
+
+    assert loss_sigma_pct(50, 100) == pytest.approx(5.0)
+    assert loss_sigma_pct(9.75, 200) == pytest.approx(100 * (0.0975 * 0.9025 / 200) ** 0.5)
+    assert loss_sigma_pct(0, 500) == 0

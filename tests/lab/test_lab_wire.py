@@ -12,7 +12,12 @@ from tests.lab import measure
 from tests.lab.certs import CertSet
 from tests.lab.netlab import Lab
 from tests.lab.plugin import Endpoints, start_endpoints
-from tests.lab.truth import WIRE_RTT_TOLERANCE_MS, round_trip_loss_pct, rtt_jitter_ms
+from tests.lab.truth import (
+    WIRE_RTT_TOLERANCE_MS,
+    loss_sigma_pct,
+    round_trip_loss_pct,
+    rtt_jitter_ms,
+)
 
 pytestmark = pytest.mark.lab
 needs_ping = pytest.mark.skipif(shutil.which("ping") is None,
@@ -56,7 +61,7 @@ def test_seeded_loss_matches_binomial_and_the_wire_counters(make_lab: Callable[.
     result = measure.ping(lab, "cls", lab.far_addr, count, 0.002)
     stats = lab.wire_stats()
     expected = round_trip_loss_pct(loss)
-    sigma = 100 * (expected / 100 * (1 - expected / 100) / count) ** 0.5
+    sigma = loss_sigma_pct(expected, count)
     assert abs(result.loss_pct - expected) <= 3 * sigma, (result.loss_pct, expected, sigma)
     assert stats["a_to_b"]["received"] == count
     assert result.received == stats["b_to_a"]["sent"]

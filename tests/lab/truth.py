@@ -29,6 +29,13 @@ def round_trip_loss_pct(loss_pct: float) -> float:
     return 100 * (1 - (1 - loss_pct / 100) ** 2)
 
 
+def loss_sigma_pct(loss_pct: float, count: int) -> float:
+    """Standard deviation, in percentage points, of a loss rate observed over ``count``
+    independent trials whose true rate is ``loss_pct`` (binomial)."""
+    p = loss_pct / 100
+    return 100 * (p * (1 - p) / count) ** 0.5
+
+
 def rtt_jitter_ms(jitter_ms: float) -> float:
     """Expected mean |RTT_i - RTT_(i-1)| (RFC 3550 style) through the wire.
 
