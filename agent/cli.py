@@ -141,7 +141,8 @@ def _enroll(args: argparse.Namespace) -> int:
         print(f"classprobe: {exc}", file=sys.stderr)
         return EXIT_USAGE
     cfg = replace(cfg, agent_id=answer.agent_id, credential=answer.credential,
-                  site=answer.site, room=answer.room)
+                  site=answer.site, room=answer.room,
+                  site_salt=answer.site_salt or cfg.site_salt)
     save_config(path, cfg)
     if args.json:
         print(json.dumps({"agent_id": answer.agent_id, "site": answer.site,

@@ -35,7 +35,8 @@ def enrol(client: httpx.Client, token: str, room: str, agent_version: str) -> En
     try:
         data: Any = response.json()
         return EnrolResponse(agent_id=str(data["agent_id"]), credential=str(data["credential"]),
-                             site=str(data["site"]), room=str(data["room"]))
+                             site=str(data["site"]), room=str(data["room"]),
+                             site_salt=str(data.get("site_salt") or ""))
     except (ValueError, KeyError, TypeError) as exc:
         raise EnrolError(f"the collector's enrolment answer is not an EnrolResponse: "
                          f"{response.text[:200]!r}") from exc

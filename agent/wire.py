@@ -22,6 +22,7 @@ a number. ``report_id`` makes re-uploads harmless: the collector stores each id 
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,10 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
 Status = Literal["ok", "failed", "skipped"]
 Stat = Literal["value", "min", "p50", "p95", "max", "mean"]
+Trigger = Literal["scheduled", "manual", "job", "burst"]
+"""Why a report was made: the agent's cadence, a person running ``agent once``, a
+coordinated room test (``job``), or a measurement burst after a flagged problem."""
+JobKind = Literal["room_test", "burst"]
 
 
 @dataclass
@@ -73,6 +78,11 @@ class Report:
     results: list[ProbeResult]
     spool_dropped: int = 0
     schema_version: int = SCHEMA_VERSION
+    trigger: Trigger = "manual"
+    job_id: str | None = None
+    """The room test or burst this report answers (``trigger`` job or burst)."""
+    clock_offset_s: float | None = None
+    """Collector clock minus agent clock at the last control poll (None: never polled)."""
 
 
 @dataclass
@@ -104,6 +114,57 @@ class EnrolResponse:
     credential: str
     site: str
     room: str
+    site_salt: str = ""
+    """The site's key for hashing SSIDs/BSSIDs (the same on every PC of the site)."""
+
+
+@dataclass
+class Job:
+    """Something the collector asks the agents of a room to do (from ``GET .../control``).
+
+    ``room_test``: at ``start_at`` (collector clock) every agent of the room runs the
+    ``directions`` for ``duration_s`` against the URLs, at once: a lesson-start simulation.
+    ``burst``: run the light probes now, because someone flagged a problem in the room.
+    """
+
+    job_id: str
+    kind: JobKind
+    start_at: datetime
+    duration_s: float = 0.0
+    directions: list[str] = field(default_factory=list)
+    download_url: str | None = None
+    upload_url: str | None = None
+    streams: int = 4
+    reason: str | None = None
+
+
+@dataclass
+class AgentControl:
+    """``GET /api/v1/agent/control``: what an agent polls for (timetable, jobs, clock)."""
+
+    server_time: datetime
+    site: str
+    room: str
+    site_salt: str
+    timetable: dict[str, Any] | None
+    """The site's timetable document (:mod:`agent.timetable` format), None if not set."""
+    jobs: list[Job]
+    poll_interval_s: float
+
+
+@dataclass
+class FlagRequest:
+    """``POST /api/v1/flags``: a teacher or technician reports a problem in the room now."""
+
+    note: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass
+class FlagResponse:
+    flag_id: str
+    burst_job_id: str | None
+    """None when a flag was raised in the room moments ago (one burst covers both)."""
 
 
 def utcnow() -> datetime:
@@ -111,9 +172,11 @@ def utcnow() -> datetime:
 
 
 def new_report(agent_id: str, agent_version: str, results: list[ProbeResult],
-               spool_dropped: int = 0) -> Report:
+               spool_dropped: int = 0, *, trigger: Trigger = "manual",
+               job_id: str | None = None, clock_offset_s: float | None = None) -> Report:
     return Report(report_id=uuid.uuid4(), agent_id=agent_id, created_at=utcnow(),
-                  agent_version=agent_version, results=results, spool_dropped=spool_dropped)
+                  agent_version=agent_version, results=results, spool_dropped=spool_dropped,
+                  trigger=trigger, job_id=job_id, clock_offset_s=clock_offset_s)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -128,8 +191,8 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def to_jsonable(obj: Report | ReportBatch | ProbeResult | Measurement) -> dict[str, Any]:
-    """A dataclass as plain JSON types (ISO 8601 times, UUIDs as strings)."""
+def to_jsonable(obj: Any) -> dict[str, Any]:
+    """A wire dataclass as plain JSON types (ISO 8601 times, UUIDs as strings)."""
     out: dict[str, Any] = _jsonable(asdict(obj))
     return out
 
@@ -144,6 +207,11 @@ def semantic_errors(report: Report) -> list[str]:
         errors.append(f"{where}: created_at {report.created_at.isoformat()} has no timezone")
     if report.spool_dropped < 0:
         errors.append(f"{where}: spool_dropped {report.spool_dropped} is negative")
+    if report.job_id is not None and report.trigger not in ("job", "burst"):
+        errors.append(f"{where}: job_id {report.job_id!r} needs trigger 'job' or 'burst', "
+                      f"got {report.trigger!r}")
+    if report.clock_offset_s is not None and not math.isfinite(report.clock_offset_s):
+        errors.append(f"{where}: clock_offset_s {report.clock_offset_s!r} is not finite")
     for i, result in enumerate(report.results):
         at = f"{where} results[{i}] ({result.probe})"
         for name in ("started_at", "finished_at"):

@@ -47,6 +47,9 @@ class Site(SQLModel, table=True):
     name: str = Field(unique=True, index=True, max_length=100)
     token_hash: str = Field(unique=True, index=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    salt: str = Field(default="", max_length=64)
+    """Key for hashing SSIDs/BSSIDs, handed to agents at enrolment (not a secret of users:
+    it stops a hash from being looked up in a table of common SSIDs)."""
 
 
 class Room(SQLModel, table=True):
@@ -55,6 +58,8 @@ class Room(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     site_id: int = Field(foreign_key="site.id", index=True)
     name: str = Field(max_length=100)
+    flag_key: str | None = Field(default=None, unique=True, index=True, max_length=64)
+    """Unguessable key of the room's no-login "report a problem" page (its QR code)."""
 
 
 class Agent(SQLModel, table=True):
@@ -66,6 +71,8 @@ class Agent(SQLModel, table=True):
     agent_version: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    clock_offset_s: float | None = None
+    """Collector clock minus agent clock, as the agent last measured it."""
 
 
 class Report(SQLModel, table=True):
@@ -77,6 +84,9 @@ class Report(SQLModel, table=True):
     schema_version: int
     agent_version: str = ""
     spool_dropped: int = 0
+    trigger: str = Field(default="manual", max_length=10)
+    job_id: str | None = Field(default=None, index=True, max_length=36)
+    clock_offset_s: float | None = None
 
 
 class ProbeRun(SQLModel, table=True):
@@ -116,3 +126,60 @@ class Measurement(SQLModel, table=True):
     method: str
     stat: str = Field(max_length=10)
     samples: int = 1
+    period: str | None = Field(default=None, max_length=40)
+    """The timetable period the measurement fell in (None: outside any period, or the
+    site has no timetable); set at ingest from the site's timetable."""
+    in_lesson: bool | None = None
+    """True in a period, False outside, None when the site has no timetable."""
+
+
+class Timetable(SQLModel, table=True):
+    """A site's timetable, the :mod:`agent.timetable` document as JSON."""
+
+    site_id: int = Field(foreign_key="site.id", primary_key=True)
+    document: str
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Job(SQLModel, table=True):
+    """A coordinated room test or a measurement burst (see :class:`agent.wire.Job`)."""
+
+    __table_args__ = (Index("ix_job_room_start", "room_id", "start_at"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    room_id: int = Field(foreign_key="room.id")
+    kind: str = Field(max_length=10)
+    start_at: datetime = Field(sa_type=UTCDateTime)
+    duration_s: float = 0.0
+    directions: str = ""  # comma-separated: download,upload
+    download_url: str | None = None
+    upload_url: str | None = None
+    streams: int = 4
+    reason: str | None = None
+    flag_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Flag(SQLModel, table=True):
+    """A problem reported in a room by a teacher or technician (no name is stored)."""
+
+    __table_args__ = (Index("ix_flag_room_created", "room_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    room_id: int = Field(foreign_key="room.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    note: str = Field(default="", max_length=500)
+    source: str = Field(max_length=10)  # agent | web
+    agent_id: str | None = Field(default=None, foreign_key="agent.id")
+
+
+class AdminKey(SQLModel, table=True):
+    """An administrator API key (stored only as its SHA-256)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    key_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked: bool = False

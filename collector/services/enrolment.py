@@ -55,7 +55,7 @@ def enrol(session: Session, request: EnrolRequest, now: datetime) -> EnrolRespon
     session.add(agent)
     session.commit()
     return EnrolResponse(agent_id=agent.id, credential=credential, site=site.name,
-                         room=room_name)
+                         room=room_name, site_salt=site.salt)
 
 
 def authenticate(session: Session, credential: str) -> AgentIdentity:

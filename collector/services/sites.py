@@ -66,7 +66,7 @@ def create_site(session: Session, name: str) -> str:
     if session.exec(select(Site).where(Site.name == name)).first() is not None:
         raise SiteError(f"site {name!r} already exists (use new-token to rotate its token)")
     token = new_secret()
-    session.add(Site(name=name, token_hash=secret_hash(token)))
+    session.add(Site(name=name, token_hash=secret_hash(token), salt=new_secret()))
     try:
         session.commit()
     except IntegrityError as exc:

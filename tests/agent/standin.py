@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 TOKEN = "good-token"
 CREDENTIAL = "agent-secret-credential"
+SITE_SALT = "test-school-salt"
 PIECE = 64 * 1024
 
 
@@ -123,7 +124,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(401, {"detail": "unknown enrolment token"})
             return
         self._json(200, {"agent_id": "agent-1", "credential": CREDENTIAL,
-                         "site": "Test School", "room": data["room"]})
+                         "site": "Test School", "room": data["room"],
+                         "site_salt": SITE_SALT})
 
     def _reports(self, body: bytes) -> None:
         state = self.server.state

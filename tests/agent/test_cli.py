@@ -9,7 +9,7 @@ import pytest
 
 from agent.cli import main
 from agent.config import load_config, save_config
-from tests.agent.standin import CREDENTIAL, TOKEN, StandInServer
+from tests.agent.standin import CREDENTIAL, SITE_SALT, TOKEN, StandInServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,8 +36,8 @@ def test_enroll_saves_the_credential_privately_and_never_prints_it(
     assert CREDENTIAL not in out.out + out.err
     assert TOKEN not in path.read_text()
     cfg = load_config(path, environ={})
-    assert (cfg.collector_url, cfg.agent_id, cfg.credential, cfg.room) == \
-        (server.url, "agent-1", CREDENTIAL, "IT suite")
+    assert (cfg.collector_url, cfg.agent_id, cfg.credential, cfg.room, cfg.site_salt) == \
+        (server.url, "agent-1", CREDENTIAL, "IT suite", SITE_SALT)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 

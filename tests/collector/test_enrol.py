@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from collector.models import Agent, Room
 from collector.security import secret_hash
+from collector.services.sites import create_site
 from tests.collector.conftest import SITE, Enrolled, count, enrol
 
 
@@ -19,15 +20,30 @@ def test_enrol_creates_agent_and_room(client: TestClient, site_token: str,
                        json={"token": site_token, "room": "Lab 3", "agent_version": "0.1.0"})
     assert resp.status_code == 200
     body = resp.json()
-    assert set(body) == {"agent_id", "credential", "site", "room"}
+    assert set(body) == {"agent_id", "credential", "site", "room", "site_salt"}
     assert (body["site"], body["room"]) == (SITE, "Lab 3")
     assert len(body["credential"]) >= 40
+
     with Session(engine) as session:
         agent = session.get(Agent, body["agent_id"])
         assert agent is not None
         assert agent.credential_hash == secret_hash(body["credential"])
         assert (agent.agent_version, agent.revoked) == ("0.1.0", False)
         assert [r.name for r in session.exec(select(Room)).all()] == ["Lab 3"]
+
+
+def test_every_agent_of_a_site_gets_the_same_random_salt(client: TestClient,
+                                                         site_token: str, engine: Engine) -> None:
+    salts = {client.post("/api/v1/enrol", json={"token": site_token, "room": room}).json()[
+        "site_salt"] for room in ("Lab 3", "Lab 4")}
+    assert len(salts) == 1
+    (salt,) = salts
+    assert len(salt) >= 40  # secrets.token_urlsafe(32)
+    with Session(engine) as session:
+        other = create_site(session, "other-school")
+    other_salt = client.post("/api/v1/enrol", json={"token": other, "room": "R"}).json()[
+        "site_salt"]
+    assert other_salt != salt
 
 
 def test_second_agent_in_same_room_reuses_the_room(client: TestClient, site_token: str,
