@@ -93,6 +93,28 @@ def cmd_revoke_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_admin_key(args: argparse.Namespace) -> int:
+    from collector.services.admin import create_admin_key, revoke_admin_key
+
+    with _session(args) as session:
+        if args.admin_action == "revoke":
+            n = revoke_admin_key(session, args.name)
+            if n == 0:
+                raise CliError(f"no active admin key called {args.name!r}")
+            print(f"revoked {n} admin key(s) called {args.name!r}")
+            return 0
+        try:
+            key = create_admin_key(session, args.name)
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+    if args.json:
+        _print_json({"name": args.name, "key": key})
+    else:
+        print(f"admin key {args.name!r} created (shown once; send it as "
+              f"'Authorization: Bearer <key>'):\n{key}")
+    return 0
+
+
 def cmd_agents(args: argparse.Namespace) -> int:
     with _session(args) as session:
         agents = site_service.agents_of(session, site_service.get_site(session, args.site))
@@ -197,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print {site, token} as JSON")
     revoke = _command(sub, "revoke-agent", cmd_revoke_agent, "refuse an agent's uploads")
     revoke.add_argument("agent_id")
+    admin = _command(sub, "admin-key", cmd_admin_key,
+                     "create or revoke an administrator API key")
+    admin.add_argument("admin_action", choices=["create", "revoke"])
+    admin.add_argument("name", help="who or what the key is for")
+    admin.add_argument("--json", action="store_true", help="print {name, key} as JSON")
     agents = _command(sub, "agents", cmd_agents, "list a site's agents")
     agents.add_argument("--site", required=True)
     agents.add_argument("--json", action="store_true")

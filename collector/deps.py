@@ -1,4 +1,4 @@
-"""Shared FastAPI dependencies: settings, the authenticated agent."""
+"""Shared FastAPI dependencies: settings, the authenticated agent, the administrator."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from fastapi import Depends, Header, Request
 from sqlmodel import Session
 
 from collector.errors import Problem
+from collector.models import AdminKey
+from collector.services.admin import AdminAuthError, authenticate_admin
 from collector.services.enrolment import AgentIdentity, AuthError, authenticate
 from collector.settings import Settings
 
@@ -19,21 +21,39 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def bearer(authorization: str | None, what: str) -> str:
+    """The secret in ``Authorization: Bearer <secret>``, or a 401 naming what is wrong."""
+    if not authorization:
+        raise Problem(401, f"missing 'Authorization: Bearer <{what}>' header", headers=BEARER)
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Problem(401, f"Authorization scheme {scheme!r} is not 'Bearer <{what}>'",
+                      headers=BEARER)
+    return secret.strip()
+
+
+def authenticated_admin(request: Request,
+                        authorization: Annotated[str | None, Header()] = None) -> AdminKey:
+    """The administrator behind ``Authorization: Bearer <admin key>``, or a 401."""
+    key = bearer(authorization, "admin key")
+    with Session(request.app.state.engine) as session:
+        try:
+            return authenticate_admin(session, key)
+        except AdminAuthError as exc:
+            raise Problem(401, str(exc), headers=BEARER) from exc
+
+
 def authenticated_agent(request: Request,
                         authorization: Annotated[str | None, Header()] = None) -> AgentIdentity:
     """The agent behind ``Authorization: Bearer <credential>``, or a 401."""
-    if not authorization:
-        raise Problem(401, "missing 'Authorization: Bearer <credential>' header", headers=BEARER)
-    scheme, _, credential = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        raise Problem(401, f"Authorization scheme {scheme!r} is not 'Bearer <credential>'",
-                      headers=BEARER)
+    credential = bearer(authorization, "credential")
     with Session(request.app.state.engine) as session:
         try:
-            return authenticate(session, credential.strip())
+            return authenticate(session, credential)
         except AuthError as exc:
             raise Problem(401, str(exc), headers=BEARER) from exc
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AgentDep = Annotated[AgentIdentity, Depends(authenticated_agent)]
+AdminDep = Annotated[AdminKey, Depends(authenticated_admin)]

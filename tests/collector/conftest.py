@@ -57,6 +57,16 @@ def engine(app: FastAPI) -> Engine:
 
 
 @pytest.fixture
+def admin_headers(engine: Engine) -> dict[str, str]:
+    """``Authorization`` for a fresh administrator key."""
+    from collector.services.admin import create_admin_key
+
+    with Session(engine) as session:
+        key = create_admin_key(session, "test admin")
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
 def site_token(engine: Engine) -> str:
     with Session(engine) as session:
         return create_site(session, SITE)
