@@ -10,13 +10,27 @@ from fastapi import FastAPI
 
 from collector.db import init_db, make_engine
 from collector.errors import install_error_handlers
-from collector.routers import enrol, pages, reports, sites, speed, speedtest_mini
+from collector.routers import (
+    control,
+    enrol,
+    flags,
+    fleet,
+    pages,
+    reports,
+    room_tests,
+    sites,
+    speed,
+    speedtest_mini,
+    timetable,
+)
 from collector.services.profiles import load_profiles
 from collector.settings import Settings
 from collector.streaming import new_random_block
 
 ROUTERS = (enrol.router, reports.router, sites.router, speed.router, speedtest_mini.router,
-           pages.router)
+           pages.router,
+           timetable.router, control.router, fleet.router,
+           room_tests.router, flags.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

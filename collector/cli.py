@@ -17,10 +17,12 @@ from typing import Any
 
 from sqlmodel import Session
 
+from collector import cli_rooms, cli_timetable
 from collector.db import init_db, make_engine
 from collector.models import utcnow
 from collector.services import sites as site_service
 from collector.services.export import to_csv, to_json_list
+from collector.services.fleet import fleet_dict, fleet_of
 from collector.services.profiles import load_profiles
 from collector.services.queries import measurement_rows
 from collector.services.readiness import ProfileVerdict
@@ -117,18 +119,16 @@ def cmd_admin_key(args: argparse.Namespace) -> int:
 
 def cmd_agents(args: argparse.Namespace) -> int:
     with _session(args) as session:
-        agents = site_service.agents_of(session, site_service.get_site(session, args.site))
+        fleet = fleet_of(session, site_service.get_site(session, args.site), utcnow())
     if args.json:
-        _print_json([{"agent_id": a.agent_id, "room": a.room, "agent_version": a.agent_version,
-                      "created_at": a.created_at.isoformat(),
-                      "last_seen": a.last_seen.isoformat() if a.last_seen else None,
-                      "revoked": a.revoked} for a in agents])
+        _print_json([{**a, "revoked": a["state"] == "revoked"}
+                     for a in fleet_dict(fleet)["agents"]])
         return 0
-    print(f"{'agent':36}  {'room':20}  {'version':10}  {'last seen':25}  state")
-    for a in agents:
+    print(f"{'agent':36}  {'room':20}  {'version':10}  {'last seen':25}  {'state':8}  warnings")
+    for a in fleet.agents:
         seen = a.last_seen.isoformat(timespec="seconds") if a.last_seen else "never"
-        print(f"{a.agent_id:36}  {a.room:20}  {a.agent_version:10}  {seen:25}  "
-              f"{'revoked' if a.revoked else 'active'}")
+        print(f"{a.agent_id:36}  {a.room:20}  {a.agent_version:10}  {seen:25}  {a.state:8}  "
+              f"{'; '.join(a.warnings) or '-'}")
     return 0
 
 
@@ -227,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     agents = _command(sub, "agents", cmd_agents, "list a site's agents")
     agents.add_argument("--site", required=True)
     agents.add_argument("--json", action="store_true")
+    cli_timetable.register(sub, _command)
+    cli_rooms.register(sub, _command)
 
     report = _command(commands, "report", cmd_report, "print a site's readiness verdicts")
     report.add_argument("--site", required=True)

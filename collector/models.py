@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Index, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -159,6 +159,9 @@ class Job(SQLModel, table=True):
     reason: str | None = None
     flag_id: str | None = Field(default=None, max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expected_agents: list[str] | None = Field(default=None, sa_type=JSON)
+    """Room test: the room's agents that were live when the test was made (the ones whose
+    results the test waits for); None for bursts."""
 
 
 class Flag(SQLModel, table=True):
@@ -173,6 +176,8 @@ class Flag(SQLModel, table=True):
     note: str = Field(default="", max_length=500)
     source: str = Field(max_length=10)  # agent | web
     agent_id: str | None = Field(default=None, foreign_key="agent.id")
+    job_id: str | None = Field(default=None, max_length=36)
+    """The burst that measures this moment (made for this flag, or one made moments ago)."""
 
 
 class AdminKey(SQLModel, table=True):

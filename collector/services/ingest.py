@@ -4,23 +4,50 @@ A report whose id is already stored is a duplicate (a retry from the agent's spo
 replica that raced us) and is skipped. When two uploads of the same report run at once,
 the loser's commit fails on the unique ``report_id``; the whole batch is rolled back and
 tried again, and the raced report then shows up as a duplicate — never as an error.
+
+Each measurement is tagged with the timetable period its probe run started in
+(``period``/``in_lesson``; None/None when the site has no timetable). The site's timetable
+is read once per batch. A report's ``job_id`` that is not a job of the agent's own room is
+dropped (the report is still stored: data is never lost) and logged as a warning, so a
+stray id cannot pollute another room's test. The agent's clock offset is taken from the
+newest report that carries one.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from agent.timetable import Timetable, TimetableError, locate
 from agent.wire import IngestResponse, Report, ReportBatch
-from collector.models import Agent, Measurement, ProbeRun
+from collector.models import Agent, Job, Measurement, ProbeRun
 from collector.models import Report as ReportRow
 from collector.services.enrolment import AgentIdentity
+from collector.services.timetables import load_timetable
 
 ATTEMPTS = 3
+log = logging.getLogger("classprobe.collector.ingest")
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What every report of one batch is checked and tagged against (read once)."""
+
+    timetable: Timetable | None
+    room_job_ids: frozenset[str]
+
+    def tag(self, started_at: datetime) -> tuple[str | None, bool | None]:
+        """(period, in_lesson) at ``started_at``; (None, None) without a timetable."""
+        if self.timetable is None:
+            return None, None
+        slot = locate(self.timetable, started_at)
+        return slot.period, slot.in_lesson
 
 
 def existing_report_ids(session: Session, ids: Iterable[str]) -> set[str]:
@@ -31,11 +58,39 @@ def existing_report_ids(session: Session, ids: Iterable[str]) -> set[str]:
     return set(found.all())
 
 
-def _add_report(session: Session, who: AgentIdentity, report: Report, now: datetime) -> None:
+def _site_timetable(session: Session, site_id: int) -> Timetable | None:
+    try:
+        return load_timetable(session, site_id)
+    except TimetableError as exc:  # stored when valid; never refuse data because of it
+        log.error("site %d: stored timetable no longer parses (%s); measurements are "
+                  "stored untagged", site_id, exc)
+        return None
+
+
+def batch_context(session: Session, who: AgentIdentity, batch: ReportBatch) -> BatchContext:
+    wanted = {r.job_id for r in batch.reports if r.job_id is not None}
+    ids = session.exec(select(Job.id).where(
+        col(Job.id).in_(wanted), Job.room_id == who.room_id,
+        Job.site_id == who.site_id)).all() if wanted else []
+    return BatchContext(_site_timetable(session, who.site_id), frozenset(ids))
+
+
+def _job_id(report: Report, who: AgentIdentity, ctx: BatchContext) -> str | None:
+    if report.job_id is None or report.job_id in ctx.room_job_ids:
+        return report.job_id
+    log.warning("report %s from agent %s: job_id %r is not a job of its room (room id %d); "
+                "stored without the job_id", report.report_id, who.agent_id, report.job_id,
+                who.room_id)
+    return None
+
+
+def _add_report(session: Session, who: AgentIdentity, report: Report, now: datetime,
+                ctx: BatchContext) -> None:
     row = ReportRow(report_id=str(report.report_id), agent_id=who.agent_id,
                     created_at=report.created_at, received_at=now,
                     schema_version=report.schema_version, agent_version=report.agent_version,
-                    spool_dropped=report.spool_dropped)
+                    spool_dropped=report.spool_dropped, trigger=report.trigger,
+                    job_id=_job_id(report, who, ctx), clock_offset_s=report.clock_offset_s)
     session.add(row)
     session.flush()
     assert row.id is not None
@@ -46,12 +101,15 @@ def _add_report(session: Session, who: AgentIdentity, report: Report, now: datet
         session.add(run)
         session.flush()
         assert run.id is not None
+        if not result.measurements:
+            continue
+        period, in_lesson = ctx.tag(result.started_at)
         session.add_all(
             Measurement(report_pk=row.id, probe_run_id=run.id, agent_id=who.agent_id,
                         site_id=who.site_id, room_id=who.room_id, time=result.started_at,
                         probe=result.probe, target=result.target, metric=m.metric,
                         value=m.value, text=m.text, unit=m.unit, method=m.method,
-                        stat=m.stat, samples=m.samples)
+                        stat=m.stat, samples=m.samples, period=period, in_lesson=in_lesson)
             for m in result.measurements)
 
 
@@ -61,18 +119,22 @@ def _store_once(session: Session, who: AgentIdentity, batch: ReportBatch,
     seen = existing_report_ids(session, ids)
     accepted: list[str] = []
     duplicates: list[str] = []
+    ctx = batch_context(session, who, batch)
     for report, rid in zip(batch.reports, ids, strict=True):
         if rid in seen:
             duplicates.append(rid)
             continue
         seen.add(rid)  # the same id twice in one batch: store it once
-        _add_report(session, who, report, now)
+        _add_report(session, who, report, now, ctx)
         accepted.append(rid)
     agent = session.get(Agent, who.agent_id)
     if agent is not None:
         agent.last_seen = now
         newest = batch.reports[-1].agent_version
         agent.agent_version = newest or agent.agent_version
+        offsets = [r for r in batch.reports if r.clock_offset_s is not None]
+        if offsets:
+            agent.clock_offset_s = max(offsets, key=lambda r: r.created_at).clock_offset_s
         session.add(agent)
     session.commit()
     return IngestResponse(accepted=accepted, duplicates=duplicates)

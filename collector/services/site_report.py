@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from collector.models import Site
+from collector.services.fleet import Fleet, fleet_dict, fleet_of
 from collector.services.profiles import Profile
 from collector.services.queries import failure_rows, latest_runs, measurement_rows
 from collector.services.readiness import ProfileVerdict, evaluate, verdict_dict
@@ -24,6 +25,7 @@ class SiteReport:
     verdicts: tuple[ProfileVerdict, ...]
     agents: tuple[AgentInfo, ...]
     latest: tuple[LatestRun, ...] = ()
+    fleet: Fleet | None = None
 
 
 def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
@@ -34,7 +36,7 @@ def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
     failures = failure_rows(session, site)
     verdicts = tuple(evaluate(p, rows, failures, now) for p in profiles)
     return SiteReport(site.name, now, verdicts, tuple(agents_of(session, site)),
-                      tuple(latest_runs(session, site)))
+                      tuple(latest_runs(session, site)), fleet_of(session, site, now))
 
 
 def report_dict(report: SiteReport) -> dict[str, Any]:
@@ -56,4 +58,5 @@ def report_dict(report: SiteReport) -> dict[str, Any]:
                         for m, v, u, st, meth in r.values]}
             for r in report.latest
         ],
+        "fleet": fleet_dict(report.fleet) if report.fleet else None,
     }
