@@ -9,16 +9,11 @@ in ``--data-dir`` (default ``CLASSPROBE_DATA_DIR`` or ``./classprobe-data``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
-from sqlmodel import Session
 
 from collector import cli_rooms, cli_timetable
-from collector.db import init_db, make_engine
+from collector.cli_common import CliError, command, open_session, print_json, settings_of
 from collector.models import utcnow
 from collector.services import sites as site_service
 from collector.services.export import to_csv, to_json_list
@@ -27,30 +22,6 @@ from collector.services.profiles import load_profiles
 from collector.services.queries import measurement_rows
 from collector.services.readiness import ProfileVerdict
 from collector.services.site_report import SiteReport, build_site_report, report_dict
-from collector.settings import Settings
-
-
-class CliError(Exception):
-    """A failure to report in one line and exit 1."""
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    if getattr(args, "db", None):
-        overrides["database_url"] = args.db
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = Path(args.data_dir)
-    return Settings(**overrides)
-
-
-def _session(args: argparse.Namespace) -> Session:
-    engine = make_engine(_settings(args).resolved_database_url())
-    init_db(engine)
-    return Session(engine)
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -58,7 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from collector.app import create_app
 
-    settings = _settings(args)
+    settings = settings_of(args)
     app = create_app(settings)
     print(f"classprobe collector on http://{args.host}:{args.port}/ "
           f"(database {settings.resolved_database_url()})", flush=True)
@@ -67,14 +38,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_create_site(args: argparse.Namespace) -> int:
-    with _session(args) as session:
+    with open_session(args) as session:
         token = site_service.create_site(session, args.name)
     _print_token(args, token, "created")
     return 0
 
 
 def cmd_new_token(args: argparse.Namespace) -> int:
-    with _session(args) as session:
+    with open_session(args) as session:
         token = site_service.rotate_token(session, args.name)
     _print_token(args, token, "has a new enrolment token (the old one no longer works)")
     return 0
@@ -82,14 +53,14 @@ def cmd_new_token(args: argparse.Namespace) -> int:
 
 def _print_token(args: argparse.Namespace, token: str, what: str) -> None:
     if args.json:
-        _print_json({"site": args.name, "token": token})
+        print_json({"site": args.name, "token": token})
         return
     print(f"site {args.name!r} {what}; enrolment token (shown once, keep it safe):")
     print(token)
 
 
 def cmd_revoke_agent(args: argparse.Namespace) -> int:
-    with _session(args) as session:
+    with open_session(args) as session:
         agent = site_service.revoke_agent(session, args.agent_id)
     print(f"agent {agent.id} revoked: its uploads are refused from now on")
     return 0
@@ -98,7 +69,7 @@ def cmd_revoke_agent(args: argparse.Namespace) -> int:
 def cmd_admin_key(args: argparse.Namespace) -> int:
     from collector.services.admin import create_admin_key, revoke_admin_key
 
-    with _session(args) as session:
+    with open_session(args) as session:
         if args.admin_action == "revoke":
             n = revoke_admin_key(session, args.name)
             if n == 0:
@@ -110,7 +81,7 @@ def cmd_admin_key(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(str(exc)) from exc
     if args.json:
-        _print_json({"name": args.name, "key": key})
+        print_json({"name": args.name, "key": key})
     else:
         print(f"admin key {args.name!r} created (shown once; send it as "
               f"'Authorization: Bearer <key>'):\n{key}")
@@ -118,10 +89,10 @@ def cmd_admin_key(args: argparse.Namespace) -> int:
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
-    with _session(args) as session:
+    with open_session(args) as session:
         fleet = fleet_of(session, site_service.get_site(session, args.site), utcnow())
     if args.json:
-        _print_json([{**a, "revoked": a["state"] == "revoked"}
+        print_json([{**a, "revoked": a["state"] == "revoked"}
                      for a in fleet_dict(fleet)["agents"]])
         return 0
     print(f"{'agent':36}  {'room':20}  {'version':10}  {'last seen':25}  {'state':8}  warnings")
@@ -160,11 +131,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.profile is not None and args.profile not in profiles:
         raise CliError(f"unknown profile {args.profile!r}; known: {', '.join(profiles)}")
     chosen = [profiles[args.profile]] if args.profile else list(profiles.values())
-    with _session(args) as session:
+    with open_session(args) as session:
         site = site_service.get_site(session, args.site)
         report = build_site_report(session, site, chosen, utcnow())
     if args.format == "json":
-        _print_json(report_dict(report))
+        print_json(report_dict(report))
     elif args.format == "html":
         from collector.render import render_site_report
 
@@ -175,28 +146,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with _session(args) as session:
+    with open_session(args) as session:
         rows = measurement_rows(session, site_service.get_site(session, args.site))
     if args.format == "json":
-        _print_json(to_json_list(rows))
+        print_json(to_json_list(rows))
     else:
         sys.stdout.write(to_csv(rows))
     return 0
-
-
-def _db_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="SQLAlchemy database URL (default: CLASSPROBE_DATABASE_URL, "
-                                     "then classprobe.db in the data directory)")
-    parser.add_argument("--data-dir", help="data directory (default: CLASSPROBE_DATA_DIR or "
-                                           "./classprobe-data)")
-
-
-def _command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int],
-             help_text: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-    _db_options(parser)
-    parser.set_defaults(handler=handler)
-    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     collector = commands.add_parser("collector", help="run and administer the collector")
     sub = collector.add_subparsers(dest="action", required=True)
 
-    serve = _command(sub, "serve", cmd_serve, "run the collector web service")
+    serve = command(sub, "serve", cmd_serve, "run the collector web service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info",
@@ -214,27 +170,27 @@ def build_parser() -> argparse.ArgumentParser:
         ("create-site", cmd_create_site, "create a site and print its enrolment token"),
         ("new-token", cmd_new_token, "replace a site's enrolment token"),
     ):
-        p = _command(sub, name, handler, text)
+        p = command(sub, name, handler, text)
         p.add_argument("name")
         p.add_argument("--json", action="store_true", help="print {site, token} as JSON")
-    revoke = _command(sub, "revoke-agent", cmd_revoke_agent, "refuse an agent's uploads")
+    revoke = command(sub, "revoke-agent", cmd_revoke_agent, "refuse an agent's uploads")
     revoke.add_argument("agent_id")
-    admin = _command(sub, "admin-key", cmd_admin_key,
+    admin = command(sub, "admin-key", cmd_admin_key,
                      "create or revoke an administrator API key")
     admin.add_argument("admin_action", choices=["create", "revoke"])
     admin.add_argument("name", help="who or what the key is for")
     admin.add_argument("--json", action="store_true", help="print {name, key} as JSON")
-    agents = _command(sub, "agents", cmd_agents, "list a site's agents")
+    agents = command(sub, "agents", cmd_agents, "list a site's agents")
     agents.add_argument("--site", required=True)
     agents.add_argument("--json", action="store_true")
-    cli_timetable.register(sub, _command)
-    cli_rooms.register(sub, _command)
+    cli_timetable.register(sub)
+    cli_rooms.register(sub)
 
-    report = _command(commands, "report", cmd_report, "print a site's readiness verdicts")
+    report = command(commands, "report", cmd_report, "print a site's readiness verdicts")
     report.add_argument("--site", required=True)
     report.add_argument("--profile", help="one profile id (default: every profile)")
     report.add_argument("--format", choices=["text", "json", "html"], default="text")
-    export = _command(commands, "export", cmd_export, "print a site's raw measurements")
+    export = command(commands, "export", cmd_export, "print a site's raw measurements")
     export.add_argument("--site", required=True)
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     return top

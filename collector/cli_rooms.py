@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from collector import cli as base  # circular on purpose: base.build_parser calls register()
+from collector.cli_common import CliError, command, open_session, print_json
 from collector.models import utcnow
 from collector.services import flags as flag_service
 from collector.services import room_tests as room_service
 from collector.services import sites as site_service
 from collector.services.room_test_aggregate import RoomTestResult, result_dict
-
-Command = Callable[[Any, str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
@@ -36,21 +33,21 @@ def _start(args: argparse.Namespace, now: datetime) -> datetime:
     try:
         return datetime.fromisoformat(args.at)
     except ValueError as exc:
-        raise base.CliError(f"--at {args.at!r} is not an ISO 8601 time "
+        raise CliError(f"--at {args.at!r} is not an ISO 8601 time "
                             "(like 2026-09-07T09:05:00+01:00)") from exc
 
 
 def cmd_room_test(args: argparse.Namespace) -> int:
     now = utcnow()
     directions = ["download", "upload"] if args.upload else ["download"]
-    with base._session(args) as session:
+    with open_session(args) as session:
         site = site_service.get_site(session, args.site)
         job = room_service.create_room_test(
             session, site, args.room, _start(args, now), args.seconds, directions,
             args.streams, args.url, args.upload_url, now)
         data = room_service.job_dict(job, site.name, args.room)
     if args.json:
-        base._print_json(data)
+        print_json(data)
         return 0
     wait = (job.start_at - now).total_seconds()
     print(f"room test {job.id} for room {args.room!r} of site {site.name!r}:")
@@ -101,10 +98,10 @@ def result_text(r: RoomTestResult) -> str:
 
 
 def cmd_room_test_result(args: argparse.Namespace) -> int:
-    with base._session(args) as session:
+    with open_session(args) as session:
         result = room_service.room_test_result(session, args.job_id, utcnow())
     if args.json:
-        base._print_json(result_dict(result))
+        print_json(result_dict(result))
     else:
         print(result_text(result))
     return 0
@@ -112,7 +109,7 @@ def cmd_room_test_result(args: argparse.Namespace) -> int:
 
 def cmd_room_link(args: argparse.Namespace) -> int:
     base_url = args.base_url or DEFAULT_BASE_URL
-    with base._session(args) as session:
+    with open_session(args) as session:
         site = site_service.get_site(session, args.site)
         url = flag_service.room_link(session, site, args.room, base_url)
     if args.base_url is None:
@@ -124,17 +121,17 @@ def cmd_room_link(args: argparse.Namespace) -> int:
             path.write_bytes(flag_service.qr_svg(url, f"Report a problem in {args.room} "
                                                       f"({args.site})"))
         except OSError as exc:
-            raise base.CliError(f"cannot write QR code to {str(path)!r}: {exc}") from exc
+            raise CliError(f"cannot write QR code to {str(path)!r}: {exc}") from exc
         print(f"QR code written to {path}", file=sys.stderr)
     print(url)
     return 0
 
 
 def cmd_flags(args: argparse.Namespace) -> int:
-    with base._session(args) as session:
+    with open_session(args) as session:
         flags = flag_service.list_flags(session, site_service.get_site(session, args.site))
     if args.json:
-        base._print_json([{"flag_id": f.flag_id, "room": f.room,
+        print_json([{"flag_id": f.flag_id, "room": f.room,
                            "created_at": f.created_at.isoformat(), "source": f.source,
                            "note": f.note, "burst_job_id": f.burst_job_id} for f in flags])
         return 0
@@ -148,7 +145,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any, command: Command) -> None:
+def register(sub: Any) -> None:
     test = command(sub, "room-test", cmd_room_test,
                    "schedule a coordinated room test (every live agent of the room at once)")
     test.add_argument("--site", required=True)

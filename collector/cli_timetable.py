@@ -8,17 +8,14 @@ a bad file is refused with the message naming the key and the value. ``collector
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agent.timetable import TimetableError, load_timetable_toml, to_document
-from collector import cli as base  # circular on purpose: base.build_parser calls register()
+from collector.cli_common import CliError, command, open_session, print_json
 from collector.models import utcnow
 from collector.services import sites as site_service
 from collector.services import timetables
-
-Command = Callable[[Any, str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
 
 def cmd_set(args: argparse.Namespace) -> int:
@@ -26,12 +23,12 @@ def cmd_set(args: argparse.Namespace) -> int:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise base.CliError(f"cannot read timetable file {str(path)!r}: {exc}") from exc
+        raise CliError(f"cannot read timetable file {str(path)!r}: {exc}") from exc
     try:
         document = to_document(load_timetable_toml(text, str(path)))
     except TimetableError as exc:
-        raise base.CliError(str(exc)) from exc
-    with base._session(args) as session:
+        raise CliError(str(exc)) from exc
+    with open_session(args) as session:
         site = site_service.get_site(session, args.site)
         stored = timetables.set_timetable(session, site, document, utcnow())
     print(f"timetable of site {args.site!r} set from {str(path)!r}: "
@@ -66,16 +63,16 @@ def timetable_text(site: str, document: dict[str, Any], updated: str) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with base._session(args) as session:
+    with open_session(args) as session:
         site = site_service.get_site(session, args.site)
         assert site.id is not None
         row = timetables.timetable_row(session, site.id)
         document = timetables.load_document(session, site.id)
     if row is None or document is None:
-        raise base.CliError(f"site {args.site!r} has no timetable "
+        raise CliError(f"site {args.site!r} has no timetable "
                             "(set one with 'classprobe collector timetable set')")
     if args.json:
-        base._print_json(document)
+        print_json(document)
     else:
         print(timetable_text(args.site, document,
                              row.updated_at.isoformat(timespec="seconds")))
@@ -83,14 +80,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
-    with base._session(args) as session:
+    with open_session(args) as session:
         had = timetables.clear_timetable(session, site_service.get_site(session, args.site))
     print(f"timetable of site {args.site!r} removed" if had
           else f"site {args.site!r} had no timetable; nothing removed")
     return 0
 
 
-def register(sub: Any, command: Command) -> None:
+def register(sub: Any) -> None:
     """Add ``timetable set|show|clear`` to the ``collector`` subcommands ``sub``."""
     text = "set, show or clear a site's timetable (periods, terms, closures, exam windows)"
     parser: argparse.ArgumentParser = sub.add_parser("timetable", help=text, description=text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -19,6 +19,8 @@ from agent.wire import (
     ReportBatch,
     semantic_errors,
 )
+
+T = TypeVar("T")
 
 
 class WireError(ValueError):
@@ -81,12 +83,17 @@ def parse_batch(body: bytes) -> ReportBatch:
     return batch
 
 
-def parse_enrol(body: bytes) -> EnrolRequest:
+def parse_with(adapter: TypeAdapter[T], body: bytes) -> T:
+    """``body`` as the adapter's wire type, strictly typed; raises :class:`WireError`."""
     _load_json(body)
     try:
-        req = enrol_adapter().validate_json(body, strict=True)
+        return adapter.validate_json(body, strict=True)
     except ValidationError as exc:
         raise WireError(_pydantic_problems(exc)) from exc
+
+
+def parse_enrol(body: bytes) -> EnrolRequest:
+    req = parse_with(enrol_adapter(), body)
     problems = []
     if not req.room.strip():
         problems.append("room: must not be empty")

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from sqlmodel import Session
 
 from agent.wire import FlagRequest, FlagResponse
@@ -39,7 +39,7 @@ from collector.services.flags import (
     site_zone,
 )
 from collector.streaming import read_limited
-from collector.wire_validation import WireError, _load_json, _pydantic_problems
+from collector.wire_validation import WireError, parse_with
 
 router = APIRouter(tags=["flags"])
 
@@ -57,11 +57,7 @@ def flag_adapter() -> TypeAdapter[FlagRequest]:
 
 def parse_flag(body: bytes) -> FlagRequest:
     """A ``FlagRequest`` from JSON, strictly typed; raises :class:`WireError`."""
-    _load_json(body)
-    try:
-        req = flag_adapter().validate_json(body, strict=True)
-    except ValidationError as exc:
-        raise WireError(_pydantic_problems(exc)) from exc
+    req = parse_with(flag_adapter(), body)
     problems = []
     if req.created_at is not None and req.created_at.tzinfo is None:
         problems.append(f"created_at {req.created_at.isoformat()} has no timezone")
