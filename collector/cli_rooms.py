@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from collector.cli_common import CliError, command, open_session, print_json
+from collector.cli_common import CliError, command, open_session, print_json, settings_of
 from collector.models import utcnow
 from collector.services import flags as flag_service
 from collector.services import room_tests as room_service
@@ -108,13 +108,15 @@ def cmd_room_test_result(args: argparse.Namespace) -> int:
 
 
 def cmd_room_link(args: argparse.Namespace) -> int:
-    base_url = args.base_url or DEFAULT_BASE_URL
+    configured = args.base_url or settings_of(args).public_url
+    base_url = configured or DEFAULT_BASE_URL
     with open_session(args) as session:
         site = site_service.get_site(session, args.site)
         url = flag_service.room_link(session, site, args.room, base_url)
-    if args.base_url is None:
-        print(f"note: the link uses {DEFAULT_BASE_URL}; pass --base-url with the address "
-              "that phones and PCs in the room can reach", file=sys.stderr)
+    if not configured:
+        print(f"note: the link uses {DEFAULT_BASE_URL}; pass --base-url (or set "
+              "CLASSPROBE_PUBLIC_URL) to the address that phones and PCs in the room can reach",
+              file=sys.stderr)
     if args.qr:
         path = Path(args.qr)
         try:
@@ -170,7 +172,8 @@ def register(sub: Any) -> None:
                    "print a room's no-login report-a-problem link (and its QR code)")
     link.add_argument("--site", required=True)
     link.add_argument("--room", required=True)
-    link.add_argument("--base-url", help=f"the collector's address (default {DEFAULT_BASE_URL})")
+    link.add_argument("--base-url", help="the collector's address (default: CLASSPROBE_PUBLIC_URL, "
+                                         f"else {DEFAULT_BASE_URL})")
     link.add_argument("--qr", metavar="FILE.svg", help="also write the link's QR code here")
 
     flags = command(sub, "flags", cmd_flags, "list the problems flagged in a site's rooms")

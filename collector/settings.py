@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * MIB, gt=0, description="report upload limit")
     max_download_bytes: int = Field(default=GIB, gt=0, description="speed-test download cap")
     max_upload_bytes: int = Field(default=GIB, gt=0, description="speed-test upload cap")
+    public_url: str = Field(default="", description="the collector's address as classroom PCs "
+                            "and phones reach it (room links and their QR codes)")
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the SQLite file inside ``data_dir``."""

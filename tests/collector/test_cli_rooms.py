@@ -102,7 +102,7 @@ def test_room_test_result_table(capsys: pytest.CaptureFixture[str], db: str,
 
 
 def test_room_link_and_flags(capsys: pytest.CaptureFixture[str], db: str, agents: list[str],
-                             tmp_path: Path) -> None:
+                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     qr = tmp_path / "room12.svg"
     code, out, err = run(capsys, db, "room-link", "--site", SITE, "--room", "Room 12",
                          "--base-url", "https://probe.school.example", "--qr", str(qr))
@@ -113,6 +113,10 @@ def test_room_link_and_flags(capsys: pytest.CaptureFixture[str], db: str, agents
     code, out, err = run(capsys, db, "room-link", "--site", SITE, "--room", "Room 12")
     assert out.strip() == "http://127.0.0.1:8000/r/" + url.rsplit("/", 1)[1]
     assert "pass --base-url" in err
+    monkeypatch.setenv("CLASSPROBE_PUBLIC_URL", "https://collector.trust.example")
+    code, out, err = run(capsys, db, "room-link", "--site", SITE, "--room", "Room 12")
+    assert out.strip() == "https://collector.trust.example/r/" + url.rsplit("/", 1)[1]
+    assert err == ""
 
     code, out, _ = run(capsys, db, "flags", "--site", SITE)
     assert (code, out.strip()) == (0, "no problems flagged in site 'Test School'")
