@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from collector.models import Site
+from collector.models import Room, Site
 from collector.services.fleet import Fleet, fleet_dict, fleet_of
 from collector.services.profiles import Profile
 from collector.services.queries import failure_rows, latest_runs, measurement_rows
 from collector.services.readiness import ProfileVerdict, evaluate, verdict_dict
+from collector.services.room_tests import RoomCapacity, latest_room_capacity
 from collector.services.rows import LatestRun
 from collector.services.sites import AgentInfo, agents_of
 
@@ -26,6 +27,15 @@ class SiteReport:
     agents: tuple[AgentInfo, ...]
     latest: tuple[LatestRun, ...] = ()
     fleet: Fleet | None = None
+    capacity: tuple[RoomCapacity, ...] = ()
+    """Each room's measured capacity: its latest complete coordinated room test."""
+
+
+def room_capacities(session: Session, site: Site, now: datetime) -> tuple[RoomCapacity, ...]:
+    rooms = session.exec(select(Room).where(Room.site_id == site.id)
+                         .order_by(col(Room.name))).all()
+    found = (latest_room_capacity(session, room.id, now) for room in rooms if room.id)
+    return tuple(c for c in found if c is not None)
 
 
 def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
@@ -36,7 +46,8 @@ def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
     failures = failure_rows(session, site)
     verdicts = tuple(evaluate(p, rows, failures, now) for p in profiles)
     return SiteReport(site.name, now, verdicts, tuple(agents_of(session, site)),
-                      tuple(latest_runs(session, site)), fleet_of(session, site, now))
+                      tuple(latest_runs(session, site)), fleet_of(session, site, now),
+                      room_capacities(session, site, now))
 
 
 def report_dict(report: SiteReport) -> dict[str, Any]:
@@ -59,4 +70,10 @@ def report_dict(report: SiteReport) -> dict[str, Any]:
             for r in report.latest
         ],
         "fleet": fleet_dict(report.fleet) if report.fleet else None,
+        "room_capacity": [
+            {"room": c.room, "job_id": c.job_id, "measured_at": c.measured_at.isoformat(),
+             "download_mbps": c.download_mbps, "upload_mbps": c.upload_mbps,
+             "devices": c.devices}
+            for c in report.capacity
+        ],
     }

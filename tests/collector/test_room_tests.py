@@ -21,6 +21,8 @@ from collector.services.room_tests import (
     latest_room_capacity,
     room_test_result,
 )
+from collector.render import render_site_report
+from collector.services.site_report import build_site_report, report_dict
 from collector.services.sites import get_site
 from tests.collector.conftest import (
     SITE,
@@ -157,6 +159,15 @@ def test_capacity_is_the_latest_complete_test(session: Session, agents: list[str
     assert cap is not None
     assert (cap.job_id, cap.download_mbps, cap.upload_mbps, cap.devices) == (
         first.id, 40.0, None, 2)
+
+    site = get_site(session, SITE)
+    report = build_site_report(session, site, [], AFTER + timedelta(minutes=10))
+    assert report_dict(report)["room_capacity"] == [
+        {"room": ROOM, "job_id": first.id, "measured_at": START.isoformat(),
+         "download_mbps": 40.0, "upload_mbps": None, "devices": 2}]
+    page = render_site_report(report)
+    assert "Room capacity (measured)" in page and "<td>40 Mbps</td>" in page
+    assert "not measured" in page  # upload: never a made-up 0
 
 
 # --- the API ------------------------------------------------------------------------------
