@@ -24,7 +24,7 @@ import json
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,30 @@ class AgentConfig:
     spool_dir: str = ""
     """Empty: ``spool`` next to the config file."""
     interval_s: float = 300.0
+    """In lessons (or without a timetable) the latency probe runs about this often."""
+    passive_interval_s: float = 60.0
+    """Cheap passive samples (device load, NIC counters, Wi-Fi) in lessons."""
+    path_interval_s: float = 1800.0
+    """The path probe (TLS interception, blocking, WebSocket hold...) in lessons."""
+    inventory_interval_s: float = 86400.0
+    """The full device inventory (CPU, OS, browsers, screens...)."""
+    idle_factor: float = 5.0
+    """Outside lessons every interval is this many times longer (on a day without school:
+    three times that again)."""
+    jitter: float = 0.2
+    """Each interval is stretched or shrunk at random by up to this fraction (0 <= j < 1),
+    so a room's PCs never measure in step."""
+    daily_byte_budget: int = 2_000_000_000
+    """Bytes the heavy tests (bandwidth, room tests) may move per day; 0: no limit."""
+    busy_cpu_pct: float = 80.0
+    """Heavy tests pause while the PC's CPU is at least this busy."""
+    pause_on_battery: bool = True
+    """Heavy tests pause while the PC runs on battery."""
+    watchdog_max_rss_mb: float = 150.0
+    """A measurement worker using more memory than this is stopped (recorded as failed)."""
+    watchdog_max_cpu_pct: float = 5.0
+    """% of one core the whole agent may use, averaged over the last hour; above it every
+    interval is stretched until it is under again."""
     targets: list[str] = field(default_factory=list)
     """URLs or host[:port]; the collector's ``/speed/ping`` is always measured as well."""
     latency_samples: int = 5
@@ -64,7 +88,8 @@ class AgentConfig:
     traceroute: bool = True
     bandwidth: bool = True
     bandwidth_interval_s: float = 3600.0
-    """``agent run`` measures bandwidth at most this often (it loads the school network)."""
+    """In lessons the bandwidth probe runs about this often (it loads the school network;
+    the guardrails can pause it)."""
     bandwidth_seconds: float = 8.0
     bandwidth_streams: int = 4
     bandwidth_max_bytes: int = 500_000_000
@@ -100,15 +125,29 @@ FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fiel
 _POSITIVE = {"interval_s", "websocket_hold_s", "latency_samples", "timeout_s", "bandwidth_seconds",
              "bandwidth_streams", "bandwidth_max_bytes", "spool_max_reports",
              "spool_max_bytes", "upload_batch", "backoff_base_s", "backoff_cap_s",
-             "monitor_seconds"}
+             "monitor_seconds", "passive_interval_s", "path_interval_s",
+             "bandwidth_interval_s", "inventory_interval_s", "idle_factor",
+             "watchdog_max_rss_mb"}
+_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "jitter": (lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1"),
+    "daily_byte_budget": (lambda v: v >= 0, "0 (no limit) or a positive number of bytes"),
+    "busy_cpu_pct": (lambda v: 0 < v <= 100, "a percentage above 0, at most 100"),
+    "watchdog_max_cpu_pct": (lambda v: 0 < v <= 100, "a percentage above 0, at most 100"),
+}
 _CHOICES: dict[str, tuple[str, ...]] = {"bandwidth_backend": ("http", "speedtest")}
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$CLASSPROBE_AGENT_CONFIG``, else the per-user config from platformdirs
+    (``~/.config/classprobe/agent.toml`` on Linux, ``%LOCALAPPDATA%\\classprobe\\agent.toml``
+    on Windows, ``~/Library/Application Support/classprobe/agent.toml`` on macOS). A service
+    installed by ``classprobe agent install`` passes its own config with ``--config``."""
     env = os.environ if environ is None else environ
     if env.get(CONFIG_ENV):
         return Path(env[CONFIG_ENV]).expanduser()
-    return Path("~/.config/classprobe/agent.toml").expanduser()
+    from agent.install.paths import default_config_file
+
+    return default_config_file()
 
 
 def spool_path(cfg: AgentConfig, config_path: Path) -> Path:
@@ -142,6 +181,8 @@ def _coerce(name: str, raw: Any, where: str, from_env: bool) -> Any:
             raise ConfigError(f"{bad}: expected {'an integer' if kind == 'int' else 'a number'}")
         if not math.isfinite(value) or (name in _POSITIVE and value <= 0):
             raise ConfigError(f"{bad}: expected a positive number")
+        if name in _RANGES and not _RANGES[name][0](value):
+            raise ConfigError(f"{bad}: expected {_RANGES[name][1]}")
         return float(value) if kind == "float" else value
     if kind == "list[str]":
         if from_env:

@@ -3,6 +3,10 @@
 A probe is a function ``run(cfg) -> list[ProbeResult]``: one result per target (or per
 thing measured), each ok / failed / skipped with a reason. Probes import heavy modules
 (httpx, psutil) inside the functions that use them, so importing this package is cheap.
+
+``device`` is the full inventory (run about daily); ``load`` the cheap sample of how busy
+the PC is (about every minute, with ``wifi``). Which probes run when is
+:data:`agent.schedule.TASK_PROBES`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.config import AgentConfig
-from agent.probes import bandwidth, device, latency, path, wifi
+from agent.probes import bandwidth, device, latency, load, path, wifi
 from agent.wire import ProbeResult
 
 
@@ -25,6 +29,8 @@ class ProbeSpec:
 PROBES: tuple[ProbeSpec, ...] = (
     ProbeSpec(device.NAME, device.run,
               "CPU, memory, disk, OS and support, battery, screens, browsers, NICs, load"),
+    ProbeSpec(load.NAME, load.run,
+              "CPU busy %, RAM used %, NIC traffic rates, battery charge (cheap, no commands)"),
     ProbeSpec(wifi.NAME, wifi.run,
               "Wi-Fi link, BSS Load, visible/co-channel APs, channel busy, monitor"),
     ProbeSpec(latency.NAME, latency.run, "DNS, TCP, TLS, HTTP TTFB and ICMP per target"),

@@ -1,10 +1,12 @@
-"""Device probe: what the classroom PC is and how busy it is during lessons.
+"""Device probe: the full inventory of the classroom PC (the agent runs it about daily).
 
 Results: ``device`` (CPU model, cores, max MHz, RAM, disk, OS name/version/build/arch and
 vendor end of support, uptime, CPU busy %, RAM used %; metrics that could not be read are
 named in the reason), ``battery`` (charge, mains, health = full/design capacity; skipped on
 a desktop: its battery is missing, not 0 %), ``screen``, ``browsers`` and one ``nic`` per
-network interface (:mod:`agent.probes.device_inventory`).
+network interface (:mod:`agent.probes.device_inventory`). The cheap sample of how busy the
+PC is, taken every minute in lessons, is the ``load`` probe (:mod:`agent.probes.load`); the
+inventory still carries one such sample of its own.
 
 Everything the OS is asked goes through a :class:`Host` (``/proc``, ``/sys``, ``/etc`` and
 ``/Applications`` roots, a command runner, the platform, today's date), so tests read

@@ -95,3 +95,61 @@ def test_default_path_and_spool_location(tmp_path: Path):
     assert spool_path(AgentConfig(), tmp_path / "c.toml") == tmp_path / "spool"
     assert spool_path(AgentConfig(spool_dir=str(tmp_path / "s")), tmp_path / "c.toml") == \
         tmp_path / "s"
+
+
+def test_cadence_and_guardrail_defaults(tmp_path: Path):
+    cfg = load_config(tmp_path / "none.toml", environ={})
+    assert (cfg.passive_interval_s, cfg.interval_s, cfg.path_interval_s,
+            cfg.bandwidth_interval_s, cfg.inventory_interval_s) == (
+        60.0, 300.0, 1800.0, 3600.0, 86400.0)
+    assert (cfg.idle_factor, cfg.jitter) == (5.0, 0.2)
+    assert (cfg.daily_byte_budget, cfg.busy_cpu_pct, cfg.pause_on_battery) == (
+        2_000_000_000, 80.0, True)
+    assert (cfg.watchdog_max_rss_mb, cfg.watchdog_max_cpu_pct) == (150.0, 5.0)
+
+
+def test_cadence_and_guardrail_keys_from_file_and_environment(tmp_path: Path):
+    path = tmp_path / "agent.toml"
+    path.write_text("jitter = 0\ndaily_byte_budget = 0\nbusy_cpu_pct = 100\n"
+                    "pause_on_battery = false\nidle_factor = 2.5\n")
+    cfg = load_config(path, environ={"CLASSPROBE_PASSIVE_INTERVAL_S": "30",
+                                     "CLASSPROBE_JITTER": "0.5"})
+    assert (cfg.jitter, cfg.daily_byte_budget, cfg.busy_cpu_pct) == (0.5, 0, 100.0)
+    assert (cfg.pause_on_battery, cfg.idle_factor, cfg.passive_interval_s) == (
+        False, 2.5, 30.0)
+    save_config(path, cfg)
+    assert load_config(path, environ={}) == cfg
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("jitter = 1\n", "key 'jitter' has bad value 1: expected a fraction from 0 up to "
+                     "(not including) 1"),
+    ("jitter = -0.1\n", "key 'jitter' has bad value -0.1: expected a fraction"),
+    ("daily_byte_budget = -1\n", "key 'daily_byte_budget' has bad value -1: expected 0 "
+                                 "(no limit) or a positive number of bytes"),
+    ("daily_byte_budget = 1.5e9\n", "key 'daily_byte_budget' has bad value 1500000000.0: "
+                                    "expected an integer"),
+    ("busy_cpu_pct = 0\n", "key 'busy_cpu_pct' has bad value 0: expected a percentage "
+                           "above 0, at most 100"),
+    ("busy_cpu_pct = 101\n", "key 'busy_cpu_pct' has bad value 101: expected a percentage"),
+    ("watchdog_max_cpu_pct = 150\n", "key 'watchdog_max_cpu_pct' has bad value 150"),
+    ("watchdog_max_rss_mb = 0\n", "key 'watchdog_max_rss_mb' has bad value 0: expected a "
+                                  "positive number"),
+    ("idle_factor = 0\n", "key 'idle_factor' has bad value 0: expected a positive number"),
+    ("passive_interval_s = -60\n", "key 'passive_interval_s' has bad value -60"),
+    ("bandwidth_interval_s = 0\n", "key 'bandwidth_interval_s' has bad value 0"),
+    ("pause_on_battery = \"no\"\n", "key 'pause_on_battery' has bad value 'no': expected "
+                                    "true or false"),
+])
+def test_cadence_and_guardrail_errors(tmp_path: Path, content: str, message: str):
+    path = tmp_path / "agent.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert message in str(err.value)
+
+
+def test_jitter_from_environment_is_range_checked(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"environment CLASSPROBE_JITTER: key 'jitter' has "
+                                          r"bad value '1\.0': expected a fraction"):
+        load_config(tmp_path / "none.toml", environ={"CLASSPROBE_JITTER": "1.0"})

@@ -1,0 +1,223 @@
+"""The systemd service: unit file, service account, install and uninstall plans.
+
+**Service account.** The agent runs as a static system user ``classprobe`` declared in a
+sysusers.d snippet (``systemd-sysusers`` creates it; the equivalent ``useradd --system
+--no-create-home --shell /usr/sbin/nologin classprobe`` is in the snippet's comment), not
+as a ``DynamicUser=``: the config file holds the agent's credential and must be readable by
+the service alone (``root:classprobe 0640``), which needs a group that exists outside the
+service's run, and the spool must persist with a stable owner across restarts and
+reinstalls (a dynamic uid can change, and its state lives under ``/var/lib/private``).
+
+**Privileges.** Nothing by default: an empty ``CapabilityBoundingSet=``. ``CAP_NET_RAW``
+(bounding and ambient, so the worker subprocesses inherit it) only when the config enables
+a probe that needs raw sockets (:func:`agent.install.spec.raw_socket_reasons`); the unit
+names the reason in a comment.
+
+**Limits.** ``MemoryMax`` = the watchdog's per-worker RSS limit + the supervisor's
+allowance (one worker runs at a time), a backstop behind the watchdog. ``CPUQuota=100%``,
+one core, the unit the watchdog's ``watchdog_max_cpu_pct`` is expressed in: the watchdog
+limits the *hourly average* (5 %) by backing off, while a cgroup quota is enforced every
+100 ms — a 5 % quota would throttle every probe to 5 ms of CPU per 100 ms and make the
+bandwidth figures wrong. ``CPUWeight=20`` lets the teacher's programs win under contention.
+
+``Restart=on-failure``: the supervisor's watchdog may exit non-zero to be restarted.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePath, PurePosixPath
+
+from agent.install.paths import LINUX_SYSTEM
+from agent.install.plan import MakeDir, Plan, Remove, Run, Step, WriteFile
+from agent.install.spec import AgentService
+
+UNIT_NAME = "classprobe-agent.service"
+SERVICE_USER = "classprobe"
+SYSTEM_UNIT_DIR = PurePosixPath("/etc/systemd/system")
+SYSUSERS_FILE = PurePosixPath("/etc/sysusers.d/classprobe.conf")
+HOME_PREFIXES = ("/home/", "/root/", "/run/user/")
+CPU_QUOTA_PCT = 100
+CPU_WEIGHT = 20
+
+HARDENING = (
+    "UMask=0077",
+    "NoNewPrivileges=yes",
+    "ProtectSystem=strict",
+    "PrivateTmp=yes",
+    "PrivateMounts=yes",
+    "RemoveIPC=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectKernelLogs=yes",
+    "ProtectControlGroups=yes",
+    "ProtectClock=yes",
+    "ProtectHostname=yes",
+    "RestrictNamespaces=yes",
+    "RestrictRealtime=yes",
+    "RestrictSUIDSGID=yes",
+    "LockPersonality=yes",
+    "SystemCallArchitectures=native",
+)
+
+_PLAIN = re.compile(r"[A-Za-z0-9_./:=@+,-]+")
+
+
+def exec_quote(arg: str, variables: bool = True) -> str:
+    """One word of a unit setting: double-quoted when needed, ``%`` escaped (specifiers)
+    and, where systemd expands ``$VAR`` (``ExecStart=`` arguments, not the executable),
+    ``$`` too."""
+    escaped = arg.replace("%", "%%")
+    if variables:
+        escaped = escaped.replace("$", "$$")
+    if _PLAIN.fullmatch(arg):
+        return escaped
+    return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unit_path(user_mode: bool, user_unit_dir: PurePath | None = None) -> PurePath:
+    if not user_mode:
+        return SYSTEM_UNIT_DIR / UNIT_NAME
+    if user_unit_dir is None:
+        raise ValueError("a per-user unit needs the user's systemd unit directory")
+    return user_unit_dir / UNIT_NAME
+
+
+def user_unit_dir(user_config_home: PurePath) -> PurePath:
+    """``~/.config/systemd/user`` (``$XDG_CONFIG_HOME/systemd/user``)."""
+    return user_config_home / "systemd" / "user"
+
+
+def _privileges(svc: AgentService) -> list[str]:
+    families = "AF_UNIX AF_INET AF_INET6 AF_NETLINK" + (" AF_PACKET" if svc.packet_sockets else "")
+    lines = [f"RestrictAddressFamilies={families}"]
+    if svc.needs_raw_sockets:
+        lines += [f"# CAP_NET_RAW because {reason}" for reason in svc.raw_socket_reasons]
+        lines += ["CapabilityBoundingSet=CAP_NET_RAW", "AmbientCapabilities=CAP_NET_RAW"]
+    else:
+        lines += ["# No probe that needs raw sockets is enabled: no capabilities at all.",
+                  "CapabilityBoundingSet="]
+    return lines
+
+
+def _writable(svc: AgentService) -> list[str]:
+    state = svc.paths.state_dir
+    if svc.spool_dir == state or state in svc.spool_dir.parents:
+        return []
+    return [f"ReadWritePaths={exec_quote(str(svc.spool_dir), variables=False)}"]
+
+
+def _protect_home(python: str) -> str:
+    if python.startswith(HOME_PREFIXES):
+        return "ProtectHome=read-only"  # the interpreter itself lives under a home directory
+    return "ProtectHome=yes"
+
+
+def render_unit(svc: AgentService) -> str:
+    """The unit file text: a system service, or a per-user one for ``mode == "user"``."""
+    system = svc.paths.mode == "system"
+    lines = [
+        "# Generated by `classprobe agent install`. Change agent.toml, not this file, and",
+        "# install again after changing icmp, monitor_interface, traceroute or the watchdog",
+        "# limits (they decide the privileges and limits below).",
+        "[Unit]",
+        "Description=classprobe classroom network agent",
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "",
+        "[Service]",
+        "Type=simple",
+        "ExecStart=" + " ".join(exec_quote(a, variables=i > 0)
+                                for i, a in enumerate(svc.argv())),
+        "Restart=on-failure",
+        "RestartSec=30",
+        "TimeoutStopSec=60",
+    ]
+    if system:
+        lines += [f"User={SERVICE_USER}", f"Group={SERVICE_USER}",
+                  "StateDirectory=classprobe", "StateDirectoryMode=0750",
+                  "ConfigurationDirectory=classprobe", "", "# Hardening",
+                  *HARDENING, _protect_home(svc.python), *_writable(svc),
+                  *_privileges(svc)]
+    else:
+        lines += ["NoNewPrivileges=yes"]
+    lines += ["", "# Limits (see agent/install/systemd.py for why CPUQuota is one core)",
+              f"MemoryMax={svc.memory_max_mb}M", f"CPUQuota={CPU_QUOTA_PCT}%",
+              f"CPUWeight={CPU_WEIGHT}", "",
+              "[Install]", f"WantedBy={'multi-user.target' if system else 'default.target'}"]
+    return "\n".join(lines) + "\n"
+
+
+def sysusers_snippet() -> str:
+    home = LINUX_SYSTEM.state_dir
+    return (
+        "# classprobe agent service account (systemd-sysusers, sysusers.d(5)). Equivalent:\n"
+        f"# useradd --system --no-create-home --home-dir {home} --shell /usr/sbin/nologin "
+        f"{SERVICE_USER}\n"
+        f'u {SERVICE_USER} - "classprobe agent" {home} /usr/sbin/nologin\n'
+    )
+
+
+def _systemctl(user_mode: bool, *args: str) -> tuple[str, ...]:
+    return ("systemctl", "--user", *args) if user_mode else ("systemctl", *args)
+
+
+def install_plan(svc: AgentService, config: bytes, unit_dir: PurePath | None = None) -> Plan:
+    """Write the account snippet (system), config and unit; reload, enable and (re)start.
+
+    ``unit_dir``: the per-user unit directory (``mode == "user"`` only)."""
+    user_mode = svc.paths.mode == "user"
+    unit = unit_path(user_mode, unit_dir)
+    steps: list[Step] = []
+    if not user_mode:
+        steps += [WriteFile(SYSUSERS_FILE, sysusers_snippet().encode()),
+                  Run(("systemd-sysusers", str(SYSUSERS_FILE)),
+                      f"create the {SERVICE_USER} system user")]
+    config_file = svc.paths.config_file
+    owner = None if user_mode else ("root", SERVICE_USER)
+    steps += [
+        MakeDir(config_file.parent, 0o700 if user_mode else 0o755),
+        WriteFile(config_file, config, 0o600 if user_mode else 0o640, owner, secret=True),
+    ]
+    if not user_mode and _writable(svc):  # a spool outside StateDirectory=
+        steps.append(MakeDir(svc.spool_dir, 0o750, (SERVICE_USER, SERVICE_USER)))
+    steps += [
+        WriteFile(unit, render_unit(svc).encode()),
+        Run(_systemctl(user_mode, "daemon-reload"), "load the new unit"),
+        Run(_systemctl(user_mode, "enable", UNIT_NAME), "start the agent at boot"),
+        Run(_systemctl(user_mode, "restart", UNIT_NAME), "start (or restart) it now",
+            start=True),
+    ]
+    notes = [f"logs: journalctl {'--user ' if user_mode else ''}-u {UNIT_NAME}"]
+    if not user_mode and svc.python.startswith(HOME_PREFIXES):
+        notes.append(f"the interpreter {svc.python} is under a home directory: the "
+                     f"{SERVICE_USER} user must be able to read it (a venv in "
+                     "/opt/classprobe is the usual place)")
+    return Plan(steps, notes)
+
+
+def uninstall_plan(svc: AgentService, purge: bool, unit_dir: PurePath | None = None) -> Plan:
+    """Stop and disable the service and remove its unit; ``purge``: config and state too."""
+    user_mode = svc.paths.mode == "user"
+    steps: list[Step] = [
+        Run(_systemctl(user_mode, "disable", "--now", UNIT_NAME), "stop the agent",
+            may_fail=True),
+        Remove(unit_path(user_mode, unit_dir)),
+        Run(_systemctl(user_mode, "daemon-reload"), "forget the unit"),
+    ]
+    paths = svc.paths
+    if not purge:
+        return Plan(steps, [f"kept {paths.config_file} and {paths.state_dir} "
+                            "(--purge removes them)"])
+    if user_mode:  # ~/.config/classprobe may hold more than the agent's config
+        steps += [Remove(paths.config_file)]
+    else:
+        steps += [Remove(paths.config_file.parent, tree=True), Remove(SYSUSERS_FILE)]
+    steps += [Remove(paths.state_dir, tree=True)]
+    notes = []
+    if not user_mode:
+        notes.append(f"the {SERVICE_USER} system user is left in place (a removed system "
+                     f"user's uid can be reused); `userdel {SERVICE_USER}` removes it")
+    if paths.state_dir not in svc.spool_dir.parents:
+        notes.append(f"the spool {svc.spool_dir} is outside {paths.state_dir} and was kept")
+    return Plan(steps, notes)
