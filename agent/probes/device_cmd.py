@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_TIMEOUT_S = 15.0
 
@@ -103,3 +104,29 @@ def running_as_root() -> bool:
     """True for uid 0 on POSIX; False on Windows (no euid; elevation is not checked)."""
     geteuid = getattr(os, "geteuid", None)
     return bool(geteuid is not None and geteuid() == 0)
+
+
+CAP_NET_RAW = 13  # linux/capability.h
+
+
+def cap_net_raw_in(proc_status: str) -> bool:
+    """Whether the ``CapEff`` line of a ``/proc/<pid>/status`` text holds CAP_NET_RAW."""
+    for line in proc_status.splitlines():
+        key, _, value = line.partition(":")
+        if key == "CapEff":
+            try:
+                return bool(int(value.strip(), 16) >> CAP_NET_RAW & 1)
+            except ValueError:
+                return False
+    return False
+
+
+def raw_sockets_allowed(status_path: Path = Path("/proc/self/status")) -> bool:
+    """Root, or (Linux) a process granted CAP_NET_RAW, e.g. by the systemd unit that
+    ``classprobe agent install`` writes for a dedicated user."""
+    if running_as_root():
+        return True
+    try:
+        return cap_net_raw_in(status_path.read_text(encoding="ascii", errors="replace"))
+    except OSError:
+        return False

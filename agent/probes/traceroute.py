@@ -5,7 +5,7 @@ firewall; ICMP echo for ``stun:`` targets) with TTL 1..``max_hops``, sent ``quer
 times with scapy. Each router on the way answers ICMP time-exceeded; the destination
 answers the SYN (SYN-ACK or RST) or the echo. RTT = the reply's capture timestamp minus
 the probe's send timestamp (scapy's ``rcv.time - snd.sent_time``, lab-facts §5), never
-wall time around ``sr()``. Needs root (raw sockets) and scapy; otherwise ``skipped``.
+wall time around ``sr()``. Needs root or CAP_NET_RAW (raw sockets) and scapy; otherwise ``skipped``.
 Only ``scapy.layers.inet`` and ``scapy.sendrecv`` are imported, when the check runs.
 
 Measurements (method ``traceroute_PROTO:hop=N,addr=A[,rule=...]``):
@@ -31,6 +31,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agent.probes.device_cmd import raw_sockets_allowed
 from agent.probes.pathnet import PathTarget, Resolver, describe, lookup
 from agent.probes.results import ResultBuilder, unit_of, value
 from agent.stats import percentile
@@ -177,8 +178,8 @@ def unavailable() -> str | None:
     if not hasattr(os, "geteuid"):
         return "traceroute needs raw sockets (scapy with Npcap and Administrator): " \
                "not supported on this OS yet"
-    if os.geteuid() != 0:
-        return "traceroute needs root (raw sockets for TTL-limited probes)"
+    if not raw_sockets_allowed():
+        return "traceroute needs root or CAP_NET_RAW (raw sockets for TTL-limited probes)"
     try:
         import scapy  # noqa: F401
     except ImportError:

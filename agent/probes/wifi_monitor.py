@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agent.probes.device_cmd import CommandError, Runner, running_as_root
+from agent.probes.device_cmd import CommandError, Runner, raw_sockets_allowed
 from agent.probes.results import ResultBuilder
 from agent.probes.wifi_linux import parse_iw_dev
 from agent.probes.wifi_pcap import CaptureStats, stats_results
@@ -37,8 +37,8 @@ def monitor_results(interface: str, seconds: float, salt: str, runner: Runner,
     if not interface:
         return [r.skipped("no monitor_interface configured (a Linux adapter already in "
                           "monitor mode)")]
-    if not (running_as_root() if is_root is None else is_root):
-        return [r.skipped("monitor-mode sniffing needs root")]
+    if not (raw_sockets_allowed() if is_root is None else is_root):
+        return [r.skipped("monitor-mode sniffing needs root or CAP_NET_RAW")]
     try:
         dev = runner(["iw", "dev"])
     except CommandError as exc:

@@ -122,3 +122,14 @@ def test_sw_vers():
     assert (ident.name, ident.version, ident.build) == ("macOS", "14.4.1", "23E224")
     bad, reason = macos_identity(FakeRunner({("sw_vers",): Reply("garbage\n")}))
     assert bad is None and reason == "sw_vers printed no ProductVersion (garbage)"
+
+
+def test_cap_net_raw_is_read_from_the_effective_set() -> None:
+    from agent.probes.device_cmd import cap_net_raw_in
+
+    # a service user granted AmbientCapabilities=CAP_NET_RAW (bit 13) and an ordinary user
+    granted = "Name:\tpython3\nCapInh:\t0000000000002000\nCapEff:\t0000000000002000\n"
+    plain = "Name:\tpython3\nCapInh:\t0000000000000000\nCapEff:\t0000000000000000\n"
+    root = "CapEff:\t000001ffffffffff\n"
+    assert [cap_net_raw_in(t) for t in (granted, plain, root, "CapEff:\tzz\n", "")] == [
+        True, False, True, False, False]

@@ -131,9 +131,10 @@ def test_skips_and_failures():
         "failed", f"no reply from any hop to {DEST} within 5 hops (probes filtered, or no route)")
 
 
-def test_unavailable_without_root(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(traceroute.os, "geteuid", lambda: 1000)
-    assert traceroute.unavailable() == "traceroute needs root (raw sockets for TTL-limited probes)"
+def test_unavailable_without_root_or_cap_net_raw(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(traceroute, "raw_sockets_allowed", lambda: False)
+    assert traceroute.unavailable() == \
+        "traceroute needs root or CAP_NET_RAW (raw sockets for TTL-limited probes)"
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")

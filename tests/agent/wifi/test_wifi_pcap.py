@@ -223,7 +223,7 @@ def test_monitor_sniffer_feeds_the_same_analysis():
 
 @pytest.mark.parametrize(("interface", "root", "reason"), [
     ("", True, "no monitor_interface configured (a Linux adapter already in monitor mode)"),
-    ("mon0", False, "monitor-mode sniffing needs root"),
+    ("mon0", False, "monitor-mode sniffing needs root or CAP_NET_RAW"),
     ("wlp2s0", True, "wlp2s0 is not in monitor mode (iw dev: type managed)"),
     ("mon7", True, "mon7 is not in monitor mode (iw dev: no such interface)"),
 ])
