@@ -1,12 +1,13 @@
-"""``classprobe agent ...`` and ``classprobe probe ...``.
+"""``classprobe agent ...``, ``classprobe probe ...`` and ``classprobe flag``.
 
 ``main(argv)`` takes the command word first (``["agent", "once", "--json"]``). Importing
 this module loads no HTTP client, psutil, scapy or collector code: each command imports
-what it needs when it runs.
+what it needs when it runs (``agent run`` stays small: see :mod:`agent.service`).
 
 Exit codes: 0 done (``agent once`` also when the collector is down: the report stays
-spooled); 1 a probe command measured a failure, or the spool cannot be written; 2 usage,
-configuration or enrolment error.
+spooled); 1 a probe command measured a failure, the spool cannot be written, or ``flag``
+could not send the flag (its burst is still spooled); 2 usage, configuration or
+enrolment error.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -26,7 +28,9 @@ from agent.config import AgentConfig, ConfigError, default_config_path, load_con
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(probe_details: bool = True) -> argparse.ArgumentParser:
+    """The parser; without ``probe_details`` the path/device/wifi probe commands (which
+    import the probe modules to describe their options) are left out."""
     parser = argparse.ArgumentParser(prog="classprobe", description="classprobe agent")
     top = parser.add_subparsers(dest="command", required=True)
 
@@ -40,9 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("--json", action="store_true")
     once = agent.add_parser("once", help="measure once, spool the report, upload")
     once.add_argument("--json", action="store_true")
-    run = agent.add_parser("run", help="measure every interval_s until stopped")
-    run.add_argument("--cycles", type=int, default=None, help="stop after N cycles")
-    for sub in (enroll, once, run):
+    run = agent.add_parser("run", help="the agent service: measure on the lesson-aware "
+                           "cadence, run room tests and bursts, until stopped")
+    run.add_argument("--cycles", type=int, default=None,
+                     help="stop after N measurement runs")
+    flag = top.add_parser("flag", help="report a problem in this room now: the collector "
+                          "stores it and this PC measures at once")
+    flag.add_argument("--note", default="", help="what went wrong (optional)")
+    flag.add_argument("--json", action="store_true")
+    from agent.install.cli import add_install_arguments
+
+    add_install_arguments(agent)
+    for sub in (enroll, once, run, flag):
         sub.add_argument("--config", type=Path, default=None,
                          help="config file (default $CLASSPROBE_AGENT_CONFIG or "
                               "~/.config/classprobe/agent.toml)")
@@ -75,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="byte cap per direction (http backend; default 500000000)")
     bw.add_argument("--ca-bundle", default="", help="PEM roots to trust for TLS (http backend)")
     bw.add_argument("--json", action="store_true")
+    if not probe_details:
+        return parser
     from agent.probes.device import add_device_arguments
     from agent.probes.path import add_path_arguments
     from agent.probes.wifi import add_wifi_arguments
@@ -95,15 +110,19 @@ def _positive(parser: argparse.ArgumentParser, **values: float | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser(probe_details=argv[:1] != ["agent"] and argv[:1] != ["flag"])
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         if args.command == "probe":
             return _probe(parser, args)
-        return {"enroll": _enroll, "once": _once, "run": _run}[args.action](args)
+        if args.command == "flag":
+            return _flag(args)
+        return {"enroll": _enroll, "once": _once, "run": _run, "install": _install,
+                "uninstall": _install}[args.action](args)
     except ConfigError as exc:
         print(f"classprobe: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -201,8 +220,7 @@ def _once(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from agent.cycle import CycleOutcome, Loop, collector_client
-    from agent.uploader import Uploader
+    from agent.service import Supervisor
 
     found = _enrolled_config(args)
     if found is None:
@@ -211,34 +229,77 @@ def _run(args: argparse.Namespace) -> int:
     if args.cycles is not None and args.cycles < 1:
         print(f"classprobe: --cycles must be at least 1, got {args.cycles}", file=sys.stderr)
         return EXIT_USAGE
-    spool = _open_spool(path, cfg)
+    from agent.install.logs import configure_logging, log_dir_for
+
+    log_file = configure_logging(log_dir_for(path), os.environ)
+    if log_file is not None:
+        logging.info("agent %s logging to %s", __version__, log_file)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
-        logging.info("signal %d: stopping after the current probe", signum)
+        logging.info("signal %d: stopping after the current run", signum)
         stop.set()
         signal.signal(signum, signal.SIG_DFL)  # a second signal stops at once
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def report_cycle(outcome: CycleOutcome) -> None:
-        rid = outcome.report.report_id if outcome.report else "none"
-        up = outcome.upload
-        state = ("not tried" if up is None else "ok" if up.ok else f"failed: {up.error}")
-        logging.info("cycle: report %s spooled; upload %s; %s pending", rid, state,
-                     len(spool.pending()))
-
     try:
-        with collector_client(cfg) as client:
-            loop = Loop(cfg, spool, Uploader(client, spool, cfg.credential, cfg.upload_batch),
-                        wait=stop.wait, should_stop=stop.is_set, on_cycle=report_cycle)
-            done = loop.run(args.cycles)
+        supervisor = Supervisor(path, wait=stop.wait, stopped=stop.is_set,
+                                max_runs=args.cycles)
+        runs = supervisor.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    logging.info("agent stopped after %d cycle(s); %d report(s) pending in %s", done,
-                 len(spool.pending()), spool.root)
+    logging.info("agent stopped after %d run(s); spool %s", runs, supervisor.spool_root)
     return EXIT_OK
+
+
+def _install(args: argparse.Namespace) -> int:
+    from agent.install.cli import run_install_cli
+
+    return run_install_cli(args)
+
+
+def _flag(args: argparse.Namespace) -> int:
+    from agent.flag import raise_flag
+    from agent.wire import FlagResponse
+
+    found = _enrolled_config(args)
+    if found is None:
+        return EXIT_USAGE
+    path, cfg = found
+
+    def tell(response: FlagResponse | None, error: str | None) -> None:
+        if args.json:
+            return
+        if response is not None:
+            print(f"flag {response.flag_id} raised for room {cfg.room!r}: the room's "
+                  "agents measure now", flush=True)
+        else:
+            print(f"classprobe flag: the flag could not be sent: {error}", file=sys.stderr,
+                  flush=True)
+        print("measuring this PC's network now (this can take a minute)...", flush=True)
+
+    try:
+        outcome = raise_flag(cfg, path, args.note, on_sent=tell)
+    except OSError as exc:
+        print(f"classprobe flag: cannot write the burst report to the spool: {exc}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    code = EXIT_OK if outcome.error is None else EXIT_FAILED
+    if args.json:
+        print(json.dumps(outcome.to_json(), indent=2))
+        return code
+    report, up = outcome.summary.report, outcome.summary.upload
+    if report is not None:
+        statuses = ", ".join(f"{r.probe} {r.status}" for r in report.results)
+        print(f"measured here: report {report.report_id} ({statuses})")
+    if up is not None and up.ok:
+        print(f"uploaded to {cfg.collector_url}")
+    else:
+        why = up.error if up is not None else "no upload"
+        print(f"not uploaded ({why}): the report stays spooled and is sent later"
+              + ("; it records that the flag was not sent" if outcome.error else ""))
+    return code
 
 
 def _probe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.durable import atomic_write, fsync_dir, write_synced
-from agent.wire import ProbeResult, Report, new_report, to_jsonable
+from agent.wire import ProbeResult, Report, Trigger, new_report, to_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +143,15 @@ class Spool:
         return target
 
     # -- adding --------------------------------------------------------------------------
-    def add(self, agent_id: str, agent_version: str, results: list[ProbeResult]) -> Report:
+    def add(self, agent_id: str, agent_version: str, results: list[ProbeResult], *,
+            trigger: Trigger = "manual", job_id: str | None = None,
+            clock_offset_s: float | None = None) -> Report:
         """Make a report of ``results`` and commit it to ``pending/`` (durably)."""
         while True:
             state = self._state()
             report = new_report(agent_id, agent_version, results,
-                                spool_dropped=state["dropped_unreported"])
+                                spool_dropped=state["dropped_unreported"], trigger=trigger,
+                                job_id=job_id, clock_offset_s=clock_offset_s)
             data = encode(report)
             if not self._drop_oldest_if_full(len(data), state):
                 break

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import sys
 
-AGENT_COMMANDS = {"agent", "probe"}
+AGENT_COMMANDS = {"agent", "probe", "flag"}
 COLLECTOR_COMMANDS = {"collector", "report", "export"}
 
 USAGE = """usage: classprobe COMMAND ...
 
 commands:
   demo                      collector on SQLite + a local agent + a readiness report
-  agent enroll|once|run     the classroom agent
+  agent enroll|once|run     the classroom agent (run: the lesson-aware service)
+  agent install|uninstall   register the agent as a service (systemd, launchd, Windows)
+  flag [--note TEXT]        report a problem in this room now; this PC measures at once
   probe latency|bandwidth   run one probe by hand and print what it measured
   collector serve|create-site
   report --site NAME        readiness verdicts for a site

@@ -1,8 +1,10 @@
 """A small stand-in for the collector's agent-facing API, on 127.0.0.1 (stdlib only).
 
-It speaks the contract the agent relies on (enrol, reports, /speed/*) and counts what
-it sent and received, so tests can compare the agent's numbers with the truth. It does
-not import the collector: the agent's tests must not depend on its code.
+It speaks the contract the agent relies on (enrol, reports, /speed/*, the control poll,
+flags) and counts what it sent and received, so tests can compare the agent's numbers
+with the truth. It does not import the collector: the agent's tests must not depend on
+its code. Its clock can run ahead of (or behind) the real one by ``clock_skew_s``: the
+control poll's ``server_time`` and the recorded request times use that clock.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,7 +36,27 @@ class State:
     upload_received: int = 0
     rate_bps: float | None = None
     """Pace each download/upload connection at this many bit/s (None: as fast as possible)."""
+    clock_skew_s: float = 0.0
+    """The stand-in's clock minus the real clock."""
+    timetable: dict[str, Any] | None = None
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    poll_interval_s: float = 60.0
+    control_mode: str = "ok"
+    """ok | error500 | garbage (a 200 answer that is not a control document)"""
+    polls: list[dict[str, str | None]] = field(default_factory=list)
+    """Headers of each control poll: version and clock offset the agent sent."""
+    flags: list[dict[str, Any]] = field(default_factory=list)
+    flag_mode: str = "ok"
+    """ok | error500"""
+    speed_starts: list[float] = field(default_factory=list)
+    """Stand-in clock time (epoch s) of each /speed/download or /speed/upload request."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def now(self) -> float:
+        return time.time() + self.clock_skew_s
+
+    def iso_now(self) -> str:
+        return datetime.fromtimestamp(self.now(), UTC).isoformat()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -81,7 +105,10 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path == "/speed/ping":
             self._reply(200, b"pong", "text/plain")
+        elif url.path == "/api/v1/agent/control":
+            self._control()
         elif url.path == "/speed/download":
+            self._note_speed_start()
             self._send_bytes(int(parse_qs(url.query).get("bytes", ["1048576"])[0]))
         elif url.path == "/big":
             self._send_bytes(4_000_000)
@@ -92,6 +119,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         url = urlsplit(self.path)
         if url.path == "/speed/upload":
+            self._note_speed_start()
             received, started = 0, time.perf_counter()
             try:
                 while received < length:
@@ -115,8 +143,52 @@ class Handler(BaseHTTPRequestHandler):
             self._enrol(body)
         elif url.path == "/api/v1/reports":
             self._reports(body)
+        elif url.path == "/api/v1/flags":
+            self._flag(body)
         else:
             self._json(404, {"detail": f"no route {url.path}"})
+
+    def _note_speed_start(self) -> None:
+        state = self.server.state
+        with state.lock:
+            state.speed_starts.append(state.now())
+
+    def _authorised(self) -> bool:
+        if self.headers.get("Authorization") != f"Bearer {CREDENTIAL}":
+            self._json(401, {"detail": "unknown credential"})
+            return False
+        return True
+
+    def _control(self) -> None:
+        state = self.server.state
+        if not self._authorised():
+            return
+        with state.lock:
+            state.polls.append({"version": self.headers.get("X-Classprobe-Agent-Version"),
+                                "offset": self.headers.get("X-Classprobe-Clock-Offset")})
+            mode, jobs = state.control_mode, list(state.jobs)
+        if mode == "error500":
+            self._json(500, {"detail": "database is down"})
+        elif mode == "garbage":
+            self._json(200, {"hello": "world"})
+        else:
+            self._json(200, {"server_time": state.iso_now(), "site": "Test School",
+                             "room": "Lab 1", "site_salt": SITE_SALT,
+                             "timetable": state.timetable, "jobs": jobs,
+                             "poll_interval_s": state.poll_interval_s})
+
+    def _flag(self, body: bytes) -> None:
+        state = self.server.state
+        if not self._authorised():
+            return
+        if state.flag_mode == "error500":
+            self._json(500, {"detail": "database is down"})
+            return
+        data = json.loads(body)
+        flag_id, burst_id = str(uuid.uuid4()), str(uuid.uuid4())
+        with state.lock:
+            state.flags.append({"flag_id": flag_id, "burst_job_id": burst_id, **data})
+        self._json(201, {"flag_id": flag_id, "burst_job_id": burst_id})
 
     def _enrol(self, body: bytes) -> None:
         data = json.loads(body)
@@ -181,3 +253,15 @@ def start() -> tuple[StandInServer, threading.Thread]:
                               daemon=True)
     thread.start()
     return server, thread
+
+
+def write_config(directory: Path, collector_url: str, **extra: Any) -> Path:
+    """An enrolled agent config for this stand-in (no enrolment round trip), saved."""
+    from agent.config import AgentConfig, save_config
+
+    cfg = AgentConfig(collector_url=collector_url, agent_id="agent-1", credential=CREDENTIAL,
+                      site="Test School", room="Lab 1", icmp=False, latency_samples=2,
+                      timeout_s=2.0, **extra)
+    path = directory / "agent.toml"
+    save_config(path, cfg)
+    return path

@@ -83,6 +83,7 @@ def test_once_with_the_collector_down_keeps_the_report(
     # the collector comes back: the next run delivers both reports
     cfg = load_config(path, environ={})
     cfg.collector_url = server.url
+    cfg.passive_interval_s = 0.5  # the first passive sample comes at once, not up to 60 s in
     save_config(path, cfg)
     assert main(["agent", "run", "--cycles", "1", "--config", str(path)]) == 0
     assert len(server.state.stored) == 2

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from agent.wire import Measurement, ProbeResult
 from collector.models import Agent, Job, utcnow
+from collector.render import render_site_report
 from collector.services.room_tests import (
     RoomTestConflict,
     RoomTestError,
@@ -21,7 +22,6 @@ from collector.services.room_tests import (
     latest_room_capacity,
     room_test_result,
 )
-from collector.render import render_site_report
 from collector.services.site_report import build_site_report, report_dict
 from collector.services.sites import get_site
 from tests.collector.conftest import (

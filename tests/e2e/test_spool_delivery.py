@@ -46,7 +46,12 @@ def test_reports_survive_outage_and_kill_9_and_arrive_once(collector: Collector,
     cfg.bandwidth = False  # this test is about delivery, keep cycles short
     cfg.icmp = False
     cfg.latency_samples = 2
-    cfg.interval_s = 0.5
+    # `agent run`: a cheap passive sample (load, wifi) about every 0.5 s and nothing else,
+    # so every report it spools has measurements of its own (the export lists those)
+    cfg.passive_interval_s = 0.5
+    cfg.interval_s = 1e6
+    cfg.path_interval_s = 1e6
+    cfg.inventory_interval_s = 1e6
     cfg.backoff_base_s = 0.2
     cfg.backoff_cap_s = 1.0
     save_config(config, cfg)
@@ -58,18 +63,20 @@ def test_reports_survive_outage_and_kill_9_and_arrive_once(collector: Collector,
         assert out.returncode == 0
     assert len(_pending(spool)) == 2
 
-    # `agent run` keeps measuring while the collector is down; kill -9 it after two more
-    # cycles, then once more in the middle of a cycle
+    # `agent run` keeps measuring while the collector is down (its supervisor starts a
+    # worker process about every interval_s); kill -9 the supervisor and its worker (the
+    # whole process group, as systemd's stop does) after two more reports, then once more
+    # in the middle of a run
     for wanted in (4, 5):
         run = subprocess.Popen([sys.executable, "-m", "classprobe.cli", "agent", "run",
-                                "--config", str(config)], cwd=ROOT,
+                                "--config", str(config)], cwd=ROOT, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait_for(lambda n=wanted: len(_pending(spool)) >= n, 60, f"{wanted} spooled")
             if wanted == 5:
-                time.sleep(0.2)  # somewhere inside the next cycle
+                time.sleep(0.2)  # somewhere inside the next run
         finally:
-            os.kill(run.pid, signal.SIGKILL)
+            os.killpg(run.pid, signal.SIGKILL)
             run.wait()
     spooled = {_report_id(p) for p in _pending(spool)}
     assert len(spooled) >= 5

@@ -1,0 +1,412 @@
+"""The supervisor behind ``classprobe agent run``: plans, polls, watches; never measures.
+
+It imports only the standard library, psutil and the agent's small pure modules (config,
+control, state, timetable, schedule, guardrails, watchdog): no httpx, pydantic or scapy,
+so it idles in a few MB. Every measurement runs in a worker process
+(``python -m agent.worker``, :mod:`agent.worker`) that loads what it needs and exits.
+
+Each wake:
+
+1. reload the config file if it changed (a change takes effect without a restart);
+2. poll the collector's control endpoint when due (every 60 s, or the collector's
+   ``poll_interval_s``), keep the answer and the clock offset in the agent state, and save
+   the site salt into the config if it has none;
+3. hand over bursts that ``classprobe flag`` already ran here (``flag-burst.json``);
+4. run the next job: a room test is started ``JOB_LEAD_S`` before its aligned start (the
+   worker waits for the exact moment), a burst at once; scheduled tasks wait while a room
+   test is near, so a long probe cannot make the agent miss it;
+5. otherwise run the tasks the planner (:mod:`agent.schedule`) says are due, in the slot
+   the timetable gives for now; heavy tasks go through the guardrails
+   (:mod:`agent.guardrails`) and a paused one becomes ``--skip bandwidth=<reason>``;
+6. sleep until the next task, poll, job or lesson boundary, or until asked to stop.
+
+The watchdog (:mod:`agent.watchdog`) kills a worker over its memory or time limit and
+the supervisor records that as a ``failed`` result in a report of its own; when the
+agent's CPU over the last hour is above ``watchdog_max_cpu_pct`` every interval doubles.
+After a failed upload the next workers do not upload until a backoff delay has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent import control as control_mod
+from agent.config import AgentConfig, ConfigError, load_config, save_config, spool_path
+from agent.guardrails import ByteBudget, GuardInputs, heavy_block_reason, read_guard_inputs
+from agent.schedule import TASK_PROBES, Planner, cadence_of
+from agent.spool import Spool
+from agent.state import budget_path, load_state, save_state, state_path, take_flag_bursts
+from agent.timetable import Slot, Timetable, TimetableError, exam_at, locate, next_change
+from agent.timetable import parse_timetable as parse_tt
+from agent.uploader import Backoff
+from agent.watchdog import (
+    STOP_MESSAGE,
+    CpuWindow,
+    Watched,
+    agent_cpu_seconds,
+    run_watched,
+    stretch_factor,
+    time_limit,
+)
+from agent.wire import AgentControl, Job, ProbeResult, Trigger, utcnow
+
+log = logging.getLogger(__name__)
+
+WORKER_CMD: tuple[str, ...] = (sys.executable, "-m", "agent.worker")
+DEFAULT_POLL_S = 60.0
+JOB_LEAD_S = 6.0
+"""A room-test worker is started this long before the aligned start: the guardrails sample
+the CPU for 1 s first, and an old PC with a cold disk takes seconds to start Python and
+import httpx. The worker then waits for the exact moment."""
+MAX_SLEEP_S = 600.0
+STALE_JOB_S = 900.0
+"""A burst older than this, or a room test that ended longer ago, is dropped (logged)."""
+
+
+@dataclass
+class Run:
+    """One worker run: what it measures and why."""
+
+    probes: tuple[str, ...]
+    trigger: Trigger
+    job: Job | None = None
+    skips: dict[str, str] = field(default_factory=dict)
+
+
+def job_json(job: Job) -> str:
+    data = asdict(job)
+    data["start_at"] = job.start_at.isoformat()
+    return json.dumps(data, separators=(",", ":"))
+
+
+def worker_args(config_path: Path, run: Run, upload: bool, offset: float | None) -> list[str]:
+    args = ["--config", str(config_path), "--probes", ",".join(run.probes),
+            "--trigger", run.trigger]
+    if run.job is not None:
+        args += ["--job", job_json(run.job)]
+    for name, reason in run.skips.items():
+        args += ["--skip", f"{name}={reason}"]
+    if upload:
+        args.append("--upload")
+    if offset is not None:
+        args += ["--clock-offset", repr(offset)]
+    return args
+
+
+def summary_of(stdout: str) -> dict[str, Any] | None:
+    """The worker's JSON summary (its last stdout line), None if it printed none."""
+    lines = stdout.strip().splitlines()
+    try:
+        data = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def failure_results(run: Run, reason: str) -> list[ProbeResult]:
+    """What to record when a worker produced no report: every planned probe failed."""
+    now = utcnow()
+    probes = ("bandwidth",) if run.job is not None and run.job.kind == "room_test" \
+        else run.probes
+    failed = [ProbeResult(probe=p, status="failed", started_at=now, finished_at=now,
+                          reason=reason) for p in probes if p not in run.skips]
+    skipped = [ProbeResult(probe=p, status="skipped", started_at=now, finished_at=now,
+                           reason=why) for p, why in run.skips.items()]
+    return failed + skipped
+
+
+class Supervisor:
+    def __init__(self, config_path: Path, *, wait: Callable[[float], bool],
+                 stopped: Callable[[], bool] = lambda: False, max_runs: int | None = None,
+                 worker_cmd: Sequence[str] = WORKER_CMD,
+                 mono: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time, rng: random.Random | None = None,
+                 poll: Callable[[AgentConfig, float | None], control_mod.PollResult] =
+                 control_mod.poll,
+                 sense: Callable[[bool, int, int, str], GuardInputs] = read_guard_inputs,
+                 cpu_seconds: Callable[[], float] = agent_cpu_seconds) -> None:
+        self.config_path = config_path
+        self.wait, self.stopped, self.max_runs = wait, stopped, max_runs
+        self.worker_cmd = list(worker_cmd)
+        self.mono, self.wall = mono, wall
+        self._poll, self._sense, self._cpu_seconds = poll, sense, cpu_seconds
+        self._mtime: int | None = None
+        self.cfg = self._load() or AgentConfig()
+        self.state = load_state(state_path(self.spool_root))
+        self.control: AgentControl | None = self.state.parsed_control()
+        self._tt_doc: dict[str, Any] | None = None
+        self._tt: Timetable | None = None
+        self.planner = Planner(cadence_of(self.cfg), rng or random.Random())
+        self.stretch = 1.0
+        self.cpu = CpuWindow()
+        self.backoff = Backoff(self.cfg.backoff_base_s, self.cfg.backoff_cap_s)
+        self.upload_after = 0.0
+        self.next_poll = mono()
+        self.runs = 0
+
+    # -- config ---------------------------------------------------------------------------
+    @property
+    def spool_root(self) -> Path:
+        return spool_path(self.cfg, self.config_path)
+
+    def _load(self) -> AgentConfig | None:
+        try:
+            self._mtime = self.config_path.stat().st_mtime_ns
+            return load_config(self.config_path)
+        except (OSError, ConfigError) as exc:
+            log.error("config %s not (re)loaded: %s; keeping the previous settings",
+                      self.config_path, exc)
+            return None
+
+    def reload_if_changed(self) -> bool:
+        try:
+            mtime = self.config_path.stat().st_mtime_ns
+        except OSError:
+            return False
+        if mtime == self._mtime:
+            return False
+        cfg = self._load()
+        if cfg is None:
+            return False
+        if cfg.collector_url != self.cfg.collector_url or cfg.credential != self.cfg.credential:
+            self.next_poll = self.mono()
+        self.cfg = cfg
+        self.planner.cadence = cadence_of(cfg).scaled(self.stretch)
+        self.backoff = Backoff(cfg.backoff_base_s, cfg.backoff_cap_s)
+        log.info("config %s changed: reloaded", self.config_path)
+        return True
+
+    def _save_salt(self, salt: str) -> None:
+        try:
+            raw = load_config(self.config_path, environ={})
+            raw.site_salt = salt
+            save_config(self.config_path, raw)
+        except (OSError, ConfigError) as exc:
+            log.error("cannot save the site salt into %s: %s", self.config_path, exc)
+            return
+        self.cfg.site_salt = salt
+        log.info("site salt from the collector saved into %s", self.config_path)
+
+    # -- control --------------------------------------------------------------------------
+    def poll_if_due(self, now: float) -> None:
+        if now < self.next_poll:
+            return
+        if not self.cfg.enrolled:
+            self.next_poll = now + DEFAULT_POLL_S
+            return
+        result = self._poll(self.cfg, self.state.clock_offset_s)
+        interval = self.control.poll_interval_s if self.control else DEFAULT_POLL_S
+        if result.control is None:
+            log.warning("control poll: %s", result.error)
+        else:
+            self.control = result.control
+            interval = result.control.poll_interval_s
+            self.state.control, self.state.polled_at = result.raw, self.wall()
+            self.state.clock_offset_s = result.offset_s
+            self.state.clock_uncertainty_s = result.uncertainty_s
+            self._save_state()
+            if result.control.site_salt and not self.cfg.site_salt:
+                self._save_salt(result.control.site_salt)
+        self.next_poll = now + interval
+
+    def _save_state(self) -> None:
+        try:
+            save_state(state_path(self.spool_root), self.state)
+        except OSError as exc:
+            log.error("cannot save the agent state: %s", exc)
+
+    def collector_now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall() + (self.state.clock_offset_s or 0.0), UTC)
+
+    def timetable(self) -> Timetable | None:
+        doc = self.control.timetable if self.control else None
+        if doc != self._tt_doc:
+            self._tt_doc, self._tt = doc, None
+            if doc is not None:
+                try:
+                    self._tt = parse_tt(doc)
+                except TimetableError as exc:
+                    log.warning("the collector's timetable is unusable (%s): measuring as "
+                                "if there were none", exc)
+        return self._tt
+
+    def slot(self) -> Slot | None:
+        tt = self.timetable()
+        return None if tt is None else locate(tt, self.collector_now())
+
+    # -- jobs -----------------------------------------------------------------------------
+    def _spawn_at(self, job: Job) -> float:
+        """Agent wall-clock time at which to start the job's worker (a burst: now)."""
+        local = job.start_at.timestamp() - (self.state.clock_offset_s or 0.0)
+        if job.kind == "burst":
+            return min(local, self.wall())
+        return local - JOB_LEAD_S
+
+    def pending_jobs(self) -> list[Job]:
+        """Jobs not yet run, soonest first (stale ones are dropped with a warning)."""
+        done = list(self.state.done_jobs)
+        for job_id in take_flag_bursts(self.spool_root):
+            log.info("burst %s already ran through `classprobe flag`", job_id)
+            self.state.mark_done([job_id])
+        jobs = [] if self.control is None else self.control.jobs
+        fresh = []
+        now = self.collector_now().timestamp()
+        for job in jobs:
+            if self.state.is_done(job.job_id):
+                continue
+            ended = job.start_at.timestamp() + (job.duration_s if job.kind == "room_test" else 0)
+            if now - ended > STALE_JOB_S:
+                log.warning("job %s (%s at %s) is too old to run now; dropped", job.job_id,
+                            job.kind, job.start_at.isoformat())
+                self.state.mark_done([job.job_id])
+                continue
+            fresh.append(job)
+        if self.state.done_jobs != done:
+            self._save_state()
+        return sorted(fresh, key=self._spawn_at)
+
+    def heavy_reason(self) -> str | None:
+        tt = self.timetable()
+        window = exam_at(tt, self.collector_now()) if tt else None
+        budget = ByteBudget(budget_path(self.spool_root))
+        inputs = self._sense(window is not None, budget.used_today(date.today()),
+                             self.cfg.daily_byte_budget, window.note if window else "")
+        return heavy_block_reason(inputs, self.cfg)
+
+    def job_run(self, job: Job) -> Run:
+        if job.kind == "burst":
+            probes = tuple(control_mod.BURST_PROBES)
+            return Run(probes, "burst", job)
+        reason = self.heavy_reason()
+        return Run(("bandwidth",), "job", job, {"bandwidth": reason} if reason else {})
+
+    def scheduled_run(self, now: float) -> Run | None:
+        tasks = self.planner.due(now, self.slot())
+        if not tasks:
+            return None
+        probes = tuple(p for t in tasks for p in TASK_PROBES[t])
+        skips = {}
+        if "bandwidth" in tasks and self.cfg.bandwidth:
+            reason = self.heavy_reason()
+            if reason:
+                skips["bandwidth"] = reason
+        log.info("due: %s", ", ".join(tasks))
+        return Run(probes, "scheduled", None, skips)
+
+    # -- running a worker -----------------------------------------------------------------
+    def execute(self, run: Run) -> Watched:
+        upload = self.mono() >= self.upload_after
+        args = worker_args(self.config_path, run, upload, self.state.clock_offset_s)
+        lead = 0.0
+        if run.job is not None and run.job.kind == "room_test":
+            lead = max(0.0, self._spawn_at(run.job) + JOB_LEAD_S - self.wall())
+        limit = time_limit(self.cfg, run.probes, run.job, lead)
+        watched = run_watched([*self.worker_cmd, *args], limit_s=limit,
+                              max_rss_mb=self.cfg.watchdog_max_rss_mb, stopped=self.stopped)
+        self.runs += 1
+        for line in watched.stderr.splitlines():
+            log.info("worker: %s", line)
+        summary = summary_of(watched.stdout) if watched.killed is None else None
+        if summary is None:
+            if watched.killed is None and self.stopped():
+                watched.killed = STOP_MESSAGE  # e.g. Ctrl-C reached the worker too
+            why = watched.killed or (f"worker exited with code {watched.returncode} "
+                                     "without a report")
+            self._record_failure(run, why)
+        else:
+            self._account(summary, upload)
+        if run.job is not None and watched.killed != STOP_MESSAGE:
+            self.state.mark_done([run.job.job_id])
+            self._save_state()
+        return watched
+
+    def _record_failure(self, run: Run, reason: str) -> None:
+        try:
+            spool = Spool(self.spool_root, self.cfg.spool_max_reports, self.cfg.spool_max_bytes)
+            report = spool.add(self.cfg.agent_id, __version__, failure_results(run, reason),
+                               trigger=run.trigger,
+                               job_id=run.job.job_id if run.job else None,
+                               clock_offset_s=self.state.clock_offset_s)
+        except OSError as exc:
+            log.error("cannot record the failed run (%s) in the spool: %s", reason, exc)
+            return
+        log.warning("run failed (%s): recorded in report %s", reason, report.report_id)
+
+    def _account(self, summary: dict[str, Any], upload_tried: bool) -> None:
+        used = summary.get("bandwidth_bytes")
+        if isinstance(used, int) and used > 0:
+            total = ByteBudget(budget_path(self.spool_root)).add(date.today(), used)
+            log.info("bandwidth used %d bytes; %d today", used, total)
+        up = summary.get("upload")
+        if upload_tried and isinstance(up, dict):
+            if up.get("ok"):
+                self.backoff.reset()
+            else:
+                delay = self.backoff.next_delay()
+                self.upload_after = self.mono() + delay
+                log.info("upload failed (%s); next try in %.0f s or later", up.get("error"),
+                         delay)
+        statuses = ", ".join(f"{r.get('probe')} {r.get('status')}"
+                             for r in summary.get("results", []) if isinstance(r, dict))
+        log.info("report %s: %s", summary.get("report_id"), statuses or "no results")
+
+    # -- the loop -------------------------------------------------------------------------
+    def check_cpu(self, now: float) -> None:
+        self.cpu.add(now, self._cpu_seconds())
+        factor = stretch_factor(self.cpu.percent(), self.cfg.watchdog_max_cpu_pct,
+                                self.cpu.span())
+        if factor != self.stretch:
+            log.warning("agent CPU %.2f %% of a core over %.0f s (limit %g %%): intervals x%g",
+                        self.cpu.percent() or 0.0, self.cpu.span(),
+                        self.cfg.watchdog_max_cpu_pct, factor)
+            self.stretch = factor
+            self.planner.cadence = cadence_of(self.cfg).scaled(factor)
+
+    def step(self) -> float:
+        """One wake: returns how long to sleep before the next."""
+        self.reload_if_changed()
+        now = self.mono()
+        self.check_cpu(now)
+        self.poll_if_due(now)
+        jobs = self.pending_jobs()
+        job_in = self._spawn_at(jobs[0]) - self.wall() if jobs else None
+        if job_in is not None and job_in <= 0:
+            self.execute(self.job_run(jobs[0]))
+            return 0.0
+        longest = time_limit(self.cfg, ("path", "wifi", "bandwidth"), None)
+        near = job_in is not None and job_in < longest
+        if not near:
+            run = self.scheduled_run(now)
+            if run is not None:
+                self.execute(run)
+                return 0.0
+        waits = [self.next_poll - now, MAX_SLEEP_S]
+        if job_in is not None:
+            waits.append(job_in)
+        if not near:
+            waits.append(self.planner.next_due(now, self.slot()))
+        tt = self.timetable()
+        change = next_change(tt, self.collector_now()) if tt else None
+        if change is not None:
+            waits.append((change - self.collector_now()).total_seconds())
+        return max(0.01, min(waits))
+
+    def run(self) -> int:
+        """Wake, act, sleep until stopped or ``max_runs`` worker runs; returns the runs."""
+        while not self.stopped():
+            delay = self.step()
+            if self.max_runs is not None and self.runs >= self.max_runs:
+                break
+            if delay > 0 and self.wait(delay):
+                break
+        return self.runs
