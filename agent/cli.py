@@ -259,10 +259,32 @@ def _install(args: argparse.Namespace) -> int:
     return run_install_cli(args)
 
 
+def _hand_flag_to_service(args: argparse.Namespace) -> int | None:
+    """No usable config of one's own (a teacher's account): leave the flag in the
+    service's inbox. None: there is no service inbox here either."""
+    from agent.flag_inbox import hand_to_service
+
+    inbox, error = hand_to_service(args.note)
+    if inbox is None:
+        return None
+    if error is not None:
+        print(f"classprobe flag: cannot leave the flag for the classprobe service in "
+              f"{inbox}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps({"handed_to_service": str(inbox)}) if args.json else
+          "flag handed to the classprobe service on this PC: it reports the problem and "
+          "measures the network within a few seconds")
+    return EXIT_OK
+
+
 def _flag(args: argparse.Namespace) -> int:
     from agent.flag import raise_flag
     from agent.wire import FlagResponse
 
+    if args.config is None:
+        handed = _hand_flag_to_service(args)
+        if handed is not None:
+            return handed
     found = _enrolled_config(args)
     if found is None:
         return EXIT_USAGE

@@ -9,9 +9,11 @@ Each wake:
 
 1. reload the config file if it changed (a change takes effect without a restart);
 2. poll the collector's control endpoint when due (every 60 s, or the collector's
-   ``poll_interval_s``), keep the answer and the clock offset in the agent state, and save
-   the site salt into the config if it has none;
-3. hand over bursts that ``classprobe flag`` already ran here (``flag-burst.json``);
+   ``poll_interval_s``), keep the answer (timetable, jobs, site salt) and the clock offset
+   in the agent state (the config may be read-only under a service manager);
+3. hand over bursts that ``classprobe flag`` already ran here (``flag-burst.json``), and
+   send the flags teachers dropped into the inbox (:mod:`agent.flag_inbox`, looked at
+   every ``INBOX_CHECK_S``) through ``classprobe flag`` with this agent's config;
 4. run the next job: a room test is started ``JOB_LEAD_S`` before its aligned start (the
    worker waits for the exact moment), a burst at once; scheduled tasks wait while a room
    test is near, so a long probe cannot make the agent miss it;
@@ -41,7 +43,8 @@ from typing import Any
 
 from agent import __version__
 from agent import control as control_mod
-from agent.config import AgentConfig, ConfigError, load_config, save_config, spool_path
+from agent.config import AgentConfig, ConfigError, load_config, spool_path
+from agent.flag_inbox import inbox_of, take_requests
 from agent.guardrails import ByteBudget, GuardInputs, heavy_block_reason, read_guard_inputs
 from agent.schedule import TASK_PROBES, Planner, cadence_of
 from agent.spool import Spool
@@ -69,6 +72,8 @@ JOB_LEAD_S = 6.0
 the CPU for 1 s first, and an old PC with a cold disk takes seconds to start Python and
 import httpx. The worker then waits for the exact moment."""
 MAX_SLEEP_S = 600.0
+INBOX_CHECK_S = 5.0
+"""How often the supervisor looks for flags left by teachers (a directory listing)."""
 STALE_JOB_S = 900.0
 """A burst older than this, or a room test that ended longer ago, is dropped (logged)."""
 
@@ -186,17 +191,6 @@ class Supervisor:
         log.info("config %s changed: reloaded", self.config_path)
         return True
 
-    def _save_salt(self, salt: str) -> None:
-        try:
-            raw = load_config(self.config_path, environ={})
-            raw.site_salt = salt
-            save_config(self.config_path, raw)
-        except (OSError, ConfigError) as exc:
-            log.error("cannot save the site salt into %s: %s", self.config_path, exc)
-            return
-        self.cfg.site_salt = salt
-        log.info("site salt from the collector saved into %s", self.config_path)
-
     # -- control --------------------------------------------------------------------------
     def poll_if_due(self, now: float) -> None:
         if now < self.next_poll:
@@ -214,9 +208,7 @@ class Supervisor:
             self.state.control, self.state.polled_at = result.raw, self.wall()
             self.state.clock_offset_s = result.offset_s
             self.state.clock_uncertainty_s = result.uncertainty_s
-            self._save_state()
-            if result.control.site_salt and not self.cfg.site_salt:
-                self._save_salt(result.control.site_salt)
+            self._save_state()  # the workers take the site salt from it if the config has none
         self.next_poll = now + interval
 
     def _save_state(self) -> None:
@@ -360,6 +352,21 @@ class Supervisor:
                              for r in summary.get("results", []) if isinstance(r, dict))
         log.info("report %s: %s", summary.get("report_id"), statuses or "no results")
 
+    def relay_flags(self) -> None:
+        """Send each flag a teacher left in the inbox, with its burst, as ``classprobe flag``
+        does for a user who can read the config."""
+        for request in take_requests(inbox_of(self.spool_root)):
+            argv = [sys.executable, "-m", "classprobe.cli", "flag", "--json",
+                    "--config", str(self.config_path), "--note", request.note]
+            limit = time_limit(self.cfg, tuple(control_mod.BURST_PROBES), None)
+            watched = run_watched(argv, limit_s=limit, max_rss_mb=self.cfg.watchdog_max_rss_mb,
+                                  stopped=self.stopped)
+            self.runs += 1
+            outcome = "sent" if watched.returncode == 0 else (
+                watched.killed or f"not sent (exit {watched.returncode}); its burst is spooled")
+            log.info("flag from the inbox (raised %s): %s", request.created_at.isoformat(),
+                     outcome)
+
     # -- the loop -------------------------------------------------------------------------
     def check_cpu(self, now: float) -> None:
         self.cpu.add(now, self._cpu_seconds())
@@ -378,6 +385,7 @@ class Supervisor:
         now = self.mono()
         self.check_cpu(now)
         self.poll_if_due(now)
+        self.relay_flags()
         jobs = self.pending_jobs()
         job_in = self._spawn_at(jobs[0]) - self.wall() if jobs else None
         if job_in is not None and job_in <= 0:
@@ -391,6 +399,8 @@ class Supervisor:
                 self.execute(run)
                 return 0.0
         waits = [self.next_poll - now, MAX_SLEEP_S]
+        if inbox_of(self.spool_root).is_dir():  # made by `agent install`, for teachers
+            waits.append(INBOX_CHECK_S)
         if job_in is not None:
             waits.append(job_in)
         if not near:

@@ -47,6 +47,7 @@ from agent.probes import BY_NAME
 from agent.probes.results import ResultBuilder
 from agent.runner import run_probes
 from agent.spool import Spool
+from agent.state import load_state, state_path
 from agent.uploader import UploadOutcome
 from agent.wire import Job, ProbeResult, Report, Trigger
 
@@ -260,6 +261,13 @@ def request_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Wor
                          upload=args.upload, clock_offset_s=offset)
 
 
+def salt_from_state(spool_root: Path) -> str:
+    """The site salt of the last control answer: the service's config may be read-only
+    (an agent enrolled before the collector handed salts out has none in it)."""
+    control = load_state(state_path(spool_root)).parsed_control()
+    return control.site_salt if control else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -273,8 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"classprobe worker: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    root = spool_path(cfg, args.config)
+    if not cfg.site_salt:
+        cfg.site_salt = salt_from_state(root)
     try:
-        spool = Spool(spool_path(cfg, args.config), cfg.spool_max_reports, cfg.spool_max_bytes)
+        spool = Spool(root, cfg.spool_max_reports, cfg.spool_max_bytes)
         summary = execute(cfg, spool, req)
     except OSError as exc:
         print(f"classprobe worker: cannot write the report to the spool: {exc}",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePath, PurePosixPath
 
+from agent.flag_inbox import INBOX_MODE, INBOX_NAME
 from agent.install.paths import LINUX_SYSTEM
 from agent.install.plan import MakeDir, Plan, Remove, Run, Step, WriteFile
 from agent.install.spec import AgentService
@@ -135,7 +136,8 @@ def render_unit(svc: AgentService) -> str:
     ]
     if system:
         lines += [f"User={SERVICE_USER}", f"Group={SERVICE_USER}",
-                  "StateDirectory=classprobe", "StateDirectoryMode=0750",
+                  # 0711: teachers may reach the flag inbox inside, not list the state
+                  "StateDirectory=classprobe", "StateDirectoryMode=0711",
                   "ConfigurationDirectory=classprobe", "", "# Hardening",
                   *HARDENING, _protect_home(svc.python), *_writable(svc),
                   *_privileges(svc)]
@@ -181,6 +183,9 @@ def install_plan(svc: AgentService, config: bytes, unit_dir: PurePath | None = N
     ]
     if not user_mode and _writable(svc):  # a spool outside StateDirectory=
         steps.append(MakeDir(svc.spool_dir, 0o750, (SERVICE_USER, SERVICE_USER)))
+    if not user_mode:  # `classprobe flag` from a teacher's account (agent.flag_inbox)
+        steps.append(MakeDir(PurePath(svc.paths.state_dir) / INBOX_NAME, INBOX_MODE,
+                             (SERVICE_USER, SERVICE_USER)))
     steps += [
         WriteFile(unit, render_unit(svc).encode()),
         Run(_systemctl(user_mode, "daemon-reload"), "load the new unit"),

@@ -49,7 +49,8 @@ def test_system_unit_account_paths_restart_hardening_and_limits():
     expected = {
         "User": "classprobe", "Group": "classprobe", "Type": "simple",
         "Restart": "on-failure", "RestartSec": "30",
-        "StateDirectory": "classprobe", "ConfigurationDirectory": "classprobe",
+        "StateDirectory": "classprobe", "StateDirectoryMode": "0711",
+        "ConfigurationDirectory": "classprobe",
         "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
         "PrivateTmp": "yes", "MemoryMax": "250M", "CPUQuota": "100%",
         "WantedBy": "multi-user.target", "After": "network-online.target",
@@ -125,6 +126,9 @@ def test_install_plan_order_and_files():
         MakeDir(PurePosixPath("/etc/classprobe"), 0o755),
         WriteFile(PurePosixPath("/etc/classprobe/agent.toml"), b"cfg", 0o640,
                   ("root", "classprobe"), secret=True),
+        # teachers may drop flags here (sticky, world-writable, not listable)
+        MakeDir(PurePosixPath("/var/lib/classprobe/flag-inbox"), 0o1733,
+                ("classprobe", "classprobe")),
         WriteFile(PurePosixPath("/etc/systemd/system/classprobe-agent.service"),
                   systemd.render_unit(svc).encode()),
         Run(("systemctl", "daemon-reload"), "load the new unit"),
