@@ -3,7 +3,8 @@
 Tasks and the probes they run are in :data:`TASK_PROBES`. In lessons (or with no
 timetable: the agent cannot tell, so it measures evenly) each task runs every
 ``Cadence.interval``; on a school day between periods every interval is multiplied by
-``idle_factor``; on a day without school by ``idle_factor * 3``.
+``idle_factor``; on a day without school by ``idle_factor * 3``. The device inventory is
+the exception: daily whatever the slot, and first within 10 minutes of start.
 
 Keeping a room's PCs apart: a planner's first run of each task falls at a random offset
 within its first interval, and every later gap gets ± ``jitter`` (relative) of random
@@ -39,6 +40,10 @@ HEAVY = frozenset({"bandwidth"})
 """Tasks that load the network: paused by the guardrails (battery, busy, exams, budget)."""
 NO_SCHOOL_FACTOR = 3.0
 """On a day without school, intervals are ``idle_factor * NO_SCHOOL_FACTOR`` long."""
+LESSON_BLIND = frozenset({"inventory"})
+"""What the device is does not change with lessons: its interval ignores the slot."""
+FIRST_RUN_WITHIN_S = {"inventory": 600.0}
+"""A new agent reports what the device is within minutes, not somewhere in its first day."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class Cadence:
 
     def interval(self, task: str, slot: Slot | None) -> float:
         """The un-jittered interval of ``task`` in ``slot`` (None: no timetable)."""
+        if task in LESSON_BLIND:
+            return self.base(task)
         return self.base(task) * self.factor(slot)
 
     def scaled(self, k: float) -> Cadence:
@@ -111,7 +118,8 @@ class Planner:
         for task in TASKS:
             interval = self.cadence.interval(task, slot)
             if task not in self._next:
-                self._next[task] = now + self._rng.uniform(0.0, interval)
+                first = min(interval, FIRST_RUN_WITHIN_S.get(task, interval))
+                self._next[task] = now + self._rng.uniform(0.0, first)
             elif interval != self._basis[task]:
                 left = self._next[task] - now
                 if left > 0:

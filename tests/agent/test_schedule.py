@@ -53,7 +53,9 @@ def test_intervals_in_and_out_of_lessons():
     c = Cadence()
     assert [c.interval(t, LESSON) for t in TASKS] == [60, 300, 1800, 3600, 86400]
     assert [c.interval(t, None) for t in TASKS] == [60, 300, 1800, 3600, 86400]
-    assert [c.interval(t, BREAK) for t in TASKS] == [300, 1500, 9000, 18000, 432000]
+    # the inventory is daily whatever the slot: what the device is does not follow lessons
+    assert [c.interval(t, BREAK) for t in TASKS] == [300, 1500, 9000, 18000, 86400]
+    assert c.interval("inventory", WEEKEND) == 86400
     assert c.interval("passive", WEEKEND) == 900  # idle_factor * 3
     assert c.interval("latency", EXAM) == 300  # exams pause heavy tasks, not the cadence
     assert c.scaled(2).interval("latency", BREAK) == 3000
@@ -81,6 +83,13 @@ def test_first_runs_spread_over_the_first_interval():
     assert all(60 <= n <= 140 for n in deciles), deciles  # uniform: 100 each
 
 
+def test_a_new_agent_reports_its_inventory_within_ten_minutes_even_at_the_weekend():
+    firsts = [simulate(Planner(Cadence(), random.Random(seed)), 700.0,
+                       slot_at=lambda t: WEEKEND)["inventory"][0] for seed in range(200)]
+    assert max(firsts) < 600 and min(firsts) >= 0
+    assert max(firsts) > 500  # still spread over the ten minutes, not all at start
+
+
 def test_two_seeds_do_not_run_in_step():
     a = simulate(Planner(Cadence(), random.Random(1)), 3600.0)
     b = simulate(Planner(Cadence(), random.Random(2)), 3600.0)
@@ -92,7 +101,7 @@ def test_two_seeds_do_not_run_in_step():
 
 
 def test_jitter_stays_within_bounds_and_is_used():
-    runs = simulate(Planner(Cadence(jitter=0.2), random.Random(7)), 86400.0)
+    runs = simulate(Planner(Cadence(jitter=0.2), random.Random(7)), 5 * 86400.0)  # 120 bw gaps
     for task, base in (("passive", 60.0), ("latency", 300.0), ("bandwidth", 3600.0)):
         g = gaps(runs[task])
         assert min(g) >= base * 0.8 - 1e-9 and max(g) <= base * 1.2 + 1e-9, task
