@@ -10,7 +10,7 @@ from typing import Any
 from collector.services.rows import MeasurementRow
 
 COLUMNS = ("time", "agent", "room", "probe", "target", "metric", "value", "unit", "method",
-           "report_id", "stat", "samples", "text")
+           "report_id", "stat", "samples", "text", "period", "in_lesson", "trigger", "job_id")
 
 
 def export_record(row: MeasurementRow) -> dict[str, Any]:
@@ -18,7 +18,8 @@ def export_record(row: MeasurementRow) -> dict[str, Any]:
         "time": row.time.isoformat(), "agent": row.agent_id, "room": row.room,
         "probe": row.probe, "target": row.target, "metric": row.metric, "value": row.value,
         "unit": row.unit, "method": row.method, "report_id": row.report_id, "stat": row.stat,
-        "samples": row.samples, "text": row.text,
+        "samples": row.samples, "text": row.text, "period": row.period,
+        "in_lesson": row.in_lesson, "trigger": row.trigger, "job_id": row.job_id,
     }
 
 

@@ -16,7 +16,7 @@ def measurement_rows(session: Session, site: Site,
                      metrics: Iterable[str] | None = None) -> list[MeasurementRow]:
     """The site's measurements, oldest first; only ``metrics`` when given."""
     query = (
-        select(Measurement, Room.name, Report.report_id)
+        select(Measurement, Room.name, Report)
         .join(Room, col(Room.id) == Measurement.room_id)
         .join(Report, col(Report.id) == Measurement.report_pk)
         .where(Measurement.site_id == site.id)
@@ -27,9 +27,10 @@ def measurement_rows(session: Session, site: Site,
     return [
         MeasurementRow(time=m.time, agent_id=m.agent_id, room=room, probe=m.probe,
                        target=m.target, metric=m.metric, value=m.value, unit=m.unit,
-                       method=m.method, report_id=report_id, stat=m.stat, samples=m.samples,
-                       text=m.text)
-        for m, room, report_id in session.exec(query).all()
+                       method=m.method, report_id=report.report_id, stat=m.stat,
+                       samples=m.samples, text=m.text, period=m.period, in_lesson=m.in_lesson,
+                       trigger=report.trigger, job_id=report.job_id)
+        for m, room, report in session.exec(query).all()
     ]
 
 

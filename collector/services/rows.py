@@ -21,6 +21,11 @@ class MeasurementRow:
     stat: str = "value"
     samples: int = 1
     text: str | None = None
+    period: str | None = None
+    in_lesson: bool | None = None
+    """None: the site had no timetable when the measurement arrived."""
+    trigger: str = "manual"
+    job_id: str | None = None
 
 
 @dataclass(frozen=True)

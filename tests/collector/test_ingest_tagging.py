@@ -77,6 +77,9 @@ def test_measurements_get_the_local_period_across_the_dst_change(
     set_school(engine)
     upload(client, enrolled, report(enrolled, [t for t, _, _ in CASES]))
     assert tags(engine) == {t: {(period, lesson)} for t, period, lesson in CASES}
+    exported = client.get(f"/api/v1/sites/{SITE}/export", params={"format": "json"}).json()
+    assert {(datetime.fromisoformat(r["time"]), r["period"], r["in_lesson"], r["trigger"])
+            for r in exported} == {(t, p, lesson, "manual") for t, p, lesson in CASES}
 
 
 def test_no_timetable_means_untagged(client: TestClient, enrolled: Enrolled,

@@ -21,7 +21,7 @@ from tests.collector.conftest import (
 )
 
 HEADER = ["time", "agent", "room", "probe", "target", "metric", "value", "unit", "method",
-          "report_id", "stat", "samples", "text"]
+          "report_id", "stat", "samples", "text", "period", "in_lesson", "trigger", "job_id"]
 
 
 def _device_result() -> ProbeResult:
@@ -104,11 +104,11 @@ def test_export_csv_columns_and_content(client: TestClient, enrolled: Enrolled) 
     rid = str(report.report_id)
     assert table[1:] == [
         [T0.isoformat(), enrolled.agent_id, "Room 12", "latency", "teams.microsoft.com",
-         "tcp_connect_ms", "42.5", "ms", "tcp", rid, "p50", "5", ""],
+         "tcp_connect_ms", "42.5", "ms", "tcp", rid, "p50", "5", "", "", "", "manual", ""],
         [T0.isoformat(), enrolled.agent_id, "Room 12", "latency", "teams.microsoft.com",
-         "tcp_connect_ms", "85.0", "ms", "tcp", rid, "max", "5", ""],
+         "tcp_connect_ms", "85.0", "ms", "tcp", rid, "max", "5", "", "", "", "manual", ""],
         [T0.isoformat(), enrolled.agent_id, "Room 12", "device", "", "cpu_model", "", "text",
-         "psutil", rid, "value", "1", "Test CPU, 4 cores"],
+         "psutil", rid, "value", "1", "Test CPU, 4 cores", "", "", "manual", ""],
     ]
 
 
