@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 AGENT_COMMANDS = {"agent", "probe", "flag"}
-COLLECTOR_COMMANDS = {"collector", "report", "export"}
+COLLECTOR_COMMANDS = {"collector", "report", "export", "profiles", "campaign", "compare"}
 
 USAGE = """usage: classprobe COMMAND ...
 
@@ -22,6 +22,10 @@ commands:
   collector serve|create-site
   report --site NAME        readiness verdicts for a site
   export --site NAME        raw measurements (csv|json)
+  profiles add FILE|list    requirement profiles: add a supplier's, list them
+  campaign create|list      named assessments of a site (profiles, time window)
+  compare --site NAME --profile P --before C1 --after C2
+                            per requirement: better / worse / no significant change
 
 run 'classprobe COMMAND --help' for a command's options."""
 

@@ -11,11 +11,13 @@ from fastapi import FastAPI
 from collector.db import init_db, make_engine
 from collector.errors import install_error_handlers
 from collector.routers import (
+    campaigns,
     control,
     enrol,
     flags,
     fleet,
     pages,
+    profiles,
     reports,
     room_tests,
     sites,
@@ -27,10 +29,12 @@ from collector.services.profiles import load_profiles
 from collector.settings import Settings
 from collector.streaming import new_random_block
 
-ROUTERS = (enrol.router, reports.router, sites.router, speed.router, speedtest_mini.router,
+ROUTERS = (enrol.router, reports.router,
+           profiles.router,  # before sites.router, whose older GET /api/v1/profiles it replaces
+           sites.router, speed.router, speedtest_mini.router,
            pages.router,
            timetable.router, control.router, fleet.router,
-           room_tests.router, flags.router)
+           room_tests.router, flags.router, campaigns.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

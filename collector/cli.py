@@ -12,16 +12,17 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from collector import cli_rooms, cli_timetable
+from collector import cli_campaigns, cli_profiles, cli_rooms, cli_timetable
 from collector.cli_common import CliError, command, open_session, print_json, settings_of
 from collector.models import utcnow
 from collector.services import sites as site_service
+from collector.services.campaigns import CampaignError
 from collector.services.export import to_csv, to_json_list
 from collector.services.fleet import fleet_dict, fleet_of
-from collector.services.profiles import load_profiles
+from collector.services.profiles import ProfileError
 from collector.services.queries import measurement_rows
-from collector.services.readiness import ProfileVerdict
-from collector.services.site_report import SiteReport, build_site_report, report_dict
+from collector.services.report_formats import report_csv, report_text
+from collector.services.site_report import SiteReport, readiness_report, report_dict
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -103,43 +104,26 @@ def cmd_agents(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verdict_text(verdict: ProfileVerdict) -> list[str]:
-    lines = [f"{verdict.profile.title}: {verdict.status.upper()}",
-             f"  source: {verdict.profile.source.citation} "
-             f"(confidence {verdict.profile.source.confidence})"]
-    for v in verdict.requirements:
-        req = v.requirement
-        lines.append(f"  [{v.status.upper():7}] {req.id} ({req.severity}): {req.title}")
-        lines.append(f"            {v.reason}")
-    return lines
-
-
 def _report_text(report: SiteReport) -> str:
-    when = report.generated_at.isoformat(timespec="seconds")
-    lines = [f"site {report.site}: readiness at {when}"]
-    for verdict in report.verdicts:
-        lines += ["", *_verdict_text(verdict)]
-    lines += ["", f"agents: {len(report.agents)}"]
-    lines += [f"  {a.agent_id} in {a.room}, last seen "
-              f"{a.last_seen.isoformat(timespec='seconds') if a.last_seen else 'never'}"
-              f"{' (revoked)' if a.revoked else ''}" for a in report.agents]
-    return "\n".join(lines)
+    """The terminal report (:func:`collector.services.report_formats.report_text`)."""
+    return report_text(report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    profiles = load_profiles()
-    if args.profile is not None and args.profile not in profiles:
-        raise CliError(f"unknown profile {args.profile!r}; known: {', '.join(profiles)}")
-    chosen = [profiles[args.profile]] if args.profile else list(profiles.values())
     with open_session(args) as session:
-        site = site_service.get_site(session, args.site)
-        report = build_site_report(session, site, chosen, utcnow())
+        try:
+            report = readiness_report(session, args.site, args.profile, args.campaign,
+                                      utcnow())
+        except (CampaignError, ProfileError) as exc:
+            raise CliError(str(exc)) from exc
     if args.format == "json":
         print_json(report_dict(report))
     elif args.format == "html":
         from collector.render import render_site_report
 
         print(render_site_report(report))
+    elif args.format == "csv":
+        sys.stdout.write(report_csv(report))
     else:
         print(_report_text(report))
     return 0
@@ -185,11 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("--json", action="store_true")
     cli_timetable.register(sub)
     cli_rooms.register(sub)
+    cli_profiles.register(commands)
+    cli_campaigns.register(commands)
 
     report = command(commands, "report", cmd_report, "print a site's readiness verdicts")
     report.add_argument("--site", required=True)
-    report.add_argument("--profile", help="one profile id (default: every profile)")
-    report.add_argument("--format", choices=["text", "json", "html"], default="text")
+    report.add_argument("--profile", help="one profile id (default: every profile, or the "
+                                          "campaign's)")
+    report.add_argument("--campaign", help="only this campaign's window and profiles")
+    report.add_argument("--format", choices=["text", "json", "html", "csv"], default="text")
     export = command(commands, "export", cmd_export, "print a site's raw measurements")
     export.add_argument("--site", required=True)
     export.add_argument("--format", choices=["csv", "json"], default="csv")

@@ -40,6 +40,15 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def read_text_file(raw: str, what: str) -> tuple[Path, str]:
+    """A UTF-8 file named on the command line, or a CliError naming it and why."""
+    path = Path(raw)
+    try:
+        return path, path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {what} file {str(path)!r}: {exc}") from exc
+
+
 def db_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="SQLAlchemy database URL (default: CLASSPROBE_DATABASE_URL, "
                                      "then classprobe.db in the data directory)")

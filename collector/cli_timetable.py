@@ -8,22 +8,17 @@ a bad file is refused with the message naming the key and the value. ``collector
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from agent.timetable import TimetableError, load_timetable_toml, to_document
-from collector.cli_common import CliError, command, open_session, print_json
+from collector.cli_common import CliError, command, open_session, print_json, read_text_file
 from collector.models import utcnow
 from collector.services import sites as site_service
 from collector.services import timetables
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"cannot read timetable file {str(path)!r}: {exc}") from exc
+    path, text = read_text_file(args.file, "timetable")
     try:
         document = to_document(load_timetable_toml(text, str(path)))
     except TimetableError as exc:

@@ -59,7 +59,17 @@ async def _unexpected_response(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def _broken_profile(request: Request, exc: Exception) -> JSONResponse:
+    # A stored supplier profile that no longer loads (e.g. it now clashes with a new
+    # built-in): say which, rather than judge without it.
+    log.error("profile error on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": f"a stored profile cannot be used: {exc}"}, status_code=500)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    from collector.services.profiles import ProfileError
+
     app.add_exception_handler(Problem, _problem_response)
+    app.add_exception_handler(ProfileError, _broken_profile)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_response)

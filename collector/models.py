@@ -188,3 +188,36 @@ class AdminKey(SQLModel, table=True):
     key_hash: str = Field(unique=True, index=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked: bool = False
+
+
+class Campaign(SQLModel, table=True):
+    """A named assessment of a site: the profiles it judges and its time window.
+
+    The window is half-open, ``[start_at, end_at)``; ``profiles`` is the comma-separated
+    profile ids (see :mod:`collector.services.campaigns`).
+    """
+
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_campaign_site_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    name: str = Field(max_length=100)
+    profiles: str = Field(max_length=1000)
+    start_at: datetime = Field(sa_type=UTCDateTime)
+    end_at: datetime = Field(sa_type=UTCDateTime)
+    note: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StoredProfile(SQLModel, table=True):
+    """A supplier's requirement profile added through the API or the CLI.
+
+    ``document`` is the TOML text as sent (validated by
+    :func:`collector.services.profiles.profile_from_toml` before it is stored); ``id`` is
+    the profile's own id, so a profile id names one profile across built-ins and suppliers.
+    """
+
+    id: str = Field(primary_key=True, max_length=100)
+    version: str = Field(max_length=50)
+    document: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from collector.db import SessionDep
 from collector.models import utcnow
 from collector.render import render_index, render_site_report
 from collector.routers.sites import site_or_404
-from collector.services.site_report import build_site_report
+from collector.services.site_report import readiness_report
 from collector.services.sites import list_sites
 
 router = APIRouter(include_in_schema=False)
@@ -21,7 +21,8 @@ def index(session: SessionDep) -> HTMLResponse:
 
 
 @router.get("/sites/{site}/report", response_class=HTMLResponse)
-def site_report(request: Request, session: SessionDep, site: str) -> HTMLResponse:
-    row = site_or_404(session, site)
-    report = build_site_report(session, row, request.app.state.profiles.values(), utcnow())
-    return HTMLResponse(render_site_report(report))
+def site_report(session: SessionDep, site: str) -> HTMLResponse:
+    """Every profile, built-in and supplier."""
+    site_or_404(session, site)
+    return HTMLResponse(render_site_report(readiness_report(session, site, None, None,
+                                                            utcnow())))

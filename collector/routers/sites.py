@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from collector.db import SessionDep
 from collector.errors import Problem
 from collector.models import Site, utcnow
+from collector.render import render_site_report
+from collector.services.campaigns import UnknownCampaign
 from collector.services.export import to_csv, to_json_list
-from collector.services.profiles import Profile
 from collector.services.queries import measurement_rows
-from collector.services.readiness import profile_dict
-from collector.services.site_report import build_site_report, report_dict
+from collector.services.report_formats import report_csv, report_text
+from collector.services.site_report import UnknownProfile, readiness_report, report_dict
 from collector.services.sites import UnknownSite, get_site, list_sites
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -28,15 +29,6 @@ def site_or_404(session: SessionDep, name: str) -> Site:
         raise Problem(404, str(exc)) from exc
 
 
-def chosen_profiles(request: Request, profile_id: str | None) -> list[Profile]:
-    profiles: dict[str, Profile] = request.app.state.profiles
-    if profile_id is None:
-        return list(profiles.values())
-    if profile_id not in profiles:
-        raise Problem(404, f"unknown profile {profile_id!r}; known: {', '.join(profiles)}")
-    return [profiles[profile_id]]
-
-
 @router.get("/sites")
 def sites(session: SessionDep) -> list[dict[str, Any]]:
     return [{"name": s.name, "rooms": s.rooms, "agents": s.agents,
@@ -44,13 +36,32 @@ def sites(session: SessionDep) -> list[dict[str, Any]]:
             for s in list_sites(session)]
 
 
-@router.get("/sites/{site}/readiness")
-def readiness(request: Request, session: SessionDep, site: str,
-              profile: str | None = None) -> dict[str, Any]:
-    """Verdicts for one profile, or every profile when none is named."""
-    row = site_or_404(session, site)
-    chosen = chosen_profiles(request, profile)
-    return report_dict(build_site_report(session, row, chosen, utcnow()))
+def _download_name(site: str, what: str) -> dict[str, str]:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", site)
+    return {"Content-Disposition": f'attachment; filename="classprobe-{safe}-{what}"'}
+
+
+@router.get("/sites/{site}/readiness", response_class=Response,
+            responses={200: {"content": {"application/json": {}, "text/html": {},
+                                         "text/csv": {}, "text/plain": {}}}})
+def readiness(session: SessionDep, site: str, profile: str | None = None,
+              campaign: str | None = None,
+              format: Annotated[Literal["json", "html", "csv", "text"], Query()] = "json",
+              ) -> Response:
+    """Verdicts for one profile, a campaign's profiles, or every profile (built-in and
+    supplier); with ``campaign``, only the measurements inside its window count."""
+    try:
+        report = readiness_report(session, site, profile, campaign, utcnow())
+    except (UnknownSite, UnknownProfile, UnknownCampaign) as exc:
+        raise Problem(404, str(exc)) from exc
+    if format == "html":
+        return HTMLResponse(render_site_report(report))
+    if format == "csv":
+        return PlainTextResponse(report_csv(report), media_type="text/csv",
+                                 headers=_download_name(site, "readiness.csv"))
+    if format == "text":
+        return PlainTextResponse(report_text(report))
+    return JSONResponse(report_dict(report))
 
 
 @router.get("/sites/{site}/export", response_class=Response,
@@ -61,12 +72,6 @@ def export(session: SessionDep, site: str,
     rows = measurement_rows(session, site_or_404(session, site))
     if format == "json":
         return JSONResponse(to_json_list(rows))
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", site)
-    disposition = f'attachment; filename="classprobe-{safe}-measurements.csv"'
     return PlainTextResponse(to_csv(rows), media_type="text/csv",
-                             headers={"Content-Disposition": disposition})
+                             headers=_download_name(site, "measurements.csv"))
 
-
-@router.get("/profiles")
-def profiles(request: Request) -> list[dict[str, Any]]:
-    return [profile_dict(p) for p in request.app.state.profiles.values()]

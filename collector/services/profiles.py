@@ -1,30 +1,64 @@
-"""Requirement profiles: data files (``collector/profiles/*.toml``), validated on load.
+"""Requirement profiles (format v2): data files, validated on load, and the registry.
 
 A profile names a product or standard, cites its source, and lists requirements; each
 requirement is a metric from the catalogue, the per-report summary to use (``stat``), the
-statistic across samples, a comparator and a threshold. Every loading error names the
-file, the key and the bad value.
+statistic across samples (or the ``share`` of samples that meet the threshold), a
+comparator and a threshold, the window (lessons / out of hours / all), the scope it is
+judged at (device / room / site) and, for bandwidth, optional per-student scaling by the
+profile's ``class_size``. Every loading error names the file, the key and the bad value.
+
+Keys (a typo is refused as an unknown key). Profile: ``id`` (a-z 0-9 . _ -), ``version``,
+``title``, ``description``, ``note`` (what the source does not give), ``[source]``
+(``citation``, ``confidence`` P|S|U, ``url``), ``class_size`` (30), ``probe_targets``,
+``[[requirements]]``. Requirement: ``id``, ``title``, ``metric`` and ``unit`` (as in the
+catalogue), ``stat`` (the per-report summary), ``statistic`` (p10 p50 p95 min max mean, or
+``share`` with ``share_min_pct``), ``op`` (< <= > >= ==), ``threshold`` (inside the
+metric's range; 0 or 1 for a flag), ``window`` (in_lesson | out_of_hours | all),
+``scope`` (device | room | site), ``per_student`` (download/upload only, scope room),
+``severity`` (must needs a P or S source), ``min_samples`` (5), ``warn_within_pct``,
+``targets`` (host globs; none: device data), ``note``, ``[source]``, ``remediation``.
+
+Built-in profiles are ``collector/profiles/*.toml``; suppliers add theirs through the API
+or the CLI (:func:`add_profile`, stored as TOML text in :class:`StoredProfile`);
+:func:`profile_registry` gives both. A profile id names one profile: a supplier profile
+may not reuse a built-in's or another stored profile's id.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.metrics import CATALOGUE, STATS
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from agent.metrics import CATALOGUE, STATS, Metric
+from collector.models import StoredProfile, utcnow
+from collector.services.profile_table import ProfileError, Table
+
+__all__ = [
+    "BUILTIN_DIR", "Profile", "ProfileError", "RegistryEntry", "Requirement", "Source",
+    "add_profile", "load_profile", "load_profiles", "parse_profile", "profile_from_toml",
+    "profile_registry", "profile_summary", "profile_targets", "registry_entries",
+]
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
-STATISTICS = ("p10", "p50", "p95", "min", "max", "mean")
-OPS = ("<", "<=", ">", ">=")
+STATISTICS = ("p10", "p50", "p95", "min", "max", "mean", "share")
+OPS = ("<", "<=", ">", ">=", "==")
 SEVERITIES = ("must", "should")
 CONFIDENCES = ("P", "S", "U")
+WINDOWS = ("in_lesson", "out_of_hours", "all")
+SCOPES = ("device", "room", "site")
+PER_STUDENT_METRICS = ("download_mbps", "upload_mbps")
 DEFAULT_MIN_SAMPLES = 5
-
-
-class ProfileError(ValueError):
-    """A profile file that cannot be used; the message names file, key and value."""
+DEFAULT_CLASS_SIZE = 30
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+MAX_VERSION = 50
 
 
 @dataclass(frozen=True)
@@ -50,6 +84,15 @@ class Requirement:
     targets: tuple[str, ...] = ()
     warn_within_pct: float | None = None
     note: str = ""
+    window: str = "all"
+    """in_lesson | out_of_hours | all: which samples count."""
+    scope: str = "site"
+    """device | room | site: the level at which the statistic is judged."""
+    per_student: bool = False
+    """The threshold is per student; a room's total must reach threshold x class_size."""
+    share_min_pct: float | None = None
+    """With statistic ``share``: at least this % of samples must meet ``op threshold``."""
+    remediation: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,78 +104,75 @@ class Profile:
     source: Source
     requirements: tuple[Requirement, ...]
     probe_targets: tuple[str, ...] = ()
+    version: str = ""
+    class_size: int = DEFAULT_CLASS_SIZE
 
 
-class _Table:
-    """One TOML table being read: every access checks type and records the key as used."""
-
-    def __init__(self, data: dict[str, Any], where: str) -> None:
-        self.data = data
-        self.where = where
-        self.used: set[str] = set()
-
-    def fail(self, key: str, message: str) -> ProfileError:
-        return ProfileError(f"{self.where}{key}: {message}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if default is ...:
-                raise self.fail(key, "is required")
-            return default
-        value = self.data[key]
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise self.fail(key, f"{value!r} is not {_kind_name(kind)}")
-        if not isinstance(value, kind):
-            raise self.fail(key, f"{value!r} is not {_kind_name(kind)}")
-        return value
-
-    def choice(self, key: str, options: tuple[str, ...], default: Any = ...) -> str:
-        value = self.get(key, str, default)
-        if value not in options:
-            raise self.fail(key, f"{value!r} is not one of {', '.join(options)}")
-        return str(value)
-
-    def text(self, key: str, default: Any = ...) -> str:
-        value = self.get(key, str, default)
-        if default is ... and not value.strip():
-            raise self.fail(key, "must not be empty")
-        return str(value)
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        values = self.get(key, list, [])
-        for i, item in enumerate(values):
-            if not isinstance(item, str) or not item.strip():
-                raise self.fail(f"{key}[{i}]", f"{item!r} is not a non-empty string")
-        return tuple(v.strip().lower() for v in values)
-
-    def check_unused(self) -> None:
-        extra = sorted(set(self.data) - self.used)
-        if extra:
-            raise self.fail(extra[0], f"unknown key (value {self.data[extra[0]]!r})")
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = set(kind if isinstance(kind, tuple) else (kind,))
-    if float in kinds:
-        kinds.discard(int)  # an integer is a number
-    names = {str: "string", int: "integer", float: "number", list: "list", dict: "table"}
-    text = " or ".join(sorted(names.get(k, k.__name__) for k in kinds))
-    return ("an " if text[0] in "aeiou" else "a ") + text
-
-
-def _source(table: _Table, key: str, default: Source | None) -> Source:
+def _source(table: Table, key: str, default: Source | None) -> Source:
     if key not in table.data and default is not None:
         table.used.add(key)
         return default
-    sub = _Table(table.get(key, dict), f"{table.where}{key}.")
+    sub = table.sub(key)
     source = Source(citation=sub.text("citation"), confidence=sub.choice("confidence", CONFIDENCES),
                     url=sub.get("url", str, None))
     sub.check_unused()
     return source
 
 
-def _requirement(table: _Table, profile_source: Source) -> Requirement:
+def _fmt(value: float) -> str:
+    """``150``, ``0.5``, ``3600000`` (never ``3.6e+06``): numbers as a person writes them."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else f"{value:g}"
+
+
+def _threshold(table: Table, spec: Metric, op: str) -> float:
+    """The threshold, refused when the metric can never take it (or never meet it)."""
+    raw = table.get("threshold", (int, float))
+    value = float(raw)
+    lo, hi = spec.minimum, spec.maximum
+    if spec.kind == "flag":
+        if value not in (0.0, 1.0):
+            raise table.fail("threshold", f"{raw!r} is not 0 or 1 ({spec.name} is a 0/1 flag)")
+    elif (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise table.fail("threshold", f"{raw!r} is outside {spec.name}'s range "
+                                      f"{_fmt(lo or 0)}..{_fmt(hi or 0)} {spec.unit}")
+    if (op == "<" and value == lo) or (op == ">" and value == hi):
+        raise table.fail("threshold", f"{spec.name} {op} {raw!r} can never be met "
+                                      f"({spec.name} is never {'below' if op == '<' else 'above'}"
+                                      f" {raw!r})")
+    return value
+
+
+def _share(table: Table, statistic: str) -> float | None:
+    pct = table.number("share_min_pct", None)
+    if statistic == "share" and pct is None:
+        raise table.fail("share_min_pct", "is required when statistic is 'share' (the % of "
+                                          "samples that must meet the threshold)")
+    if statistic != "share" and pct is not None:
+        raise table.fail("share_min_pct", f"{_fmt(pct)} is only used with statistic 'share' "
+                                          f"(statistic is {statistic!r})")
+    if pct is not None and not 0 < pct <= 100:
+        raise table.fail("share_min_pct", f"{_fmt(pct)} must be above 0 and at most 100")
+    return pct
+
+
+def _per_student(table: Table, metric: str, op: str, scope: str) -> bool:
+    per_student = bool(table.get("per_student", bool, False))
+    if not per_student:
+        return False
+    if metric not in PER_STUDENT_METRICS:
+        raise table.fail("per_student", f"true is only allowed for "
+                                        f"{' or '.join(PER_STUDENT_METRICS)}, not {metric!r}")
+    if op not in (">", ">="):
+        raise table.fail("op", f"{op!r} cannot be used with per_student = true: a per-student "
+                               "need is a minimum (> or >=)")
+    if scope != "room":
+        raise table.fail("scope", f"{scope!r} cannot be used with per_student = true: "
+                                  "per-student needs are judged against each room's total "
+                                  "(scope = \"room\")")
+    return True
+
+
+def _requirement(table: Table, profile_source: Source) -> Requirement:
     metric = table.text("metric")
     spec = CATALOGUE.get(metric)
     if spec is None:
@@ -145,66 +185,190 @@ def _requirement(table: _Table, profile_source: Source) -> Requirement:
     min_samples = table.get("min_samples", int, DEFAULT_MIN_SAMPLES)
     if min_samples < 1:
         raise table.fail("min_samples", f"{min_samples} must be >= 1")
-    warn = table.get("warn_within_pct", (int, float), None)
+    warn = table.number("warn_within_pct", None)
     if warn is not None and not 0 <= warn < 100:
-        raise table.fail("warn_within_pct", f"{warn} must be within 0..100")
+        raise table.fail("warn_within_pct", f"{_fmt(warn)} must be within 0..100")
+    op = table.choice("op", OPS)
+    statistic = table.choice("statistic", STATISTICS)
+    scope = table.choice("scope", SCOPES, "site")
     req = Requirement(
         id=table.text("id"), title=table.text("title"), metric=metric,
-        stat=table.choice("stat", STATS), statistic=table.choice("statistic", STATISTICS),
-        op=table.choice("op", OPS), threshold=float(table.get("threshold", (int, float))),
-        unit=unit, severity=table.choice("severity", SEVERITIES),
+        stat=table.choice("stat", STATS), statistic=statistic, op=op,
+        threshold=_threshold(table, spec, op), unit=unit,
+        severity=table.choice("severity", SEVERITIES),
         source=_source(table, "source", profile_source), min_samples=min_samples,
-        targets=table.strings("targets"),
-        warn_within_pct=None if warn is None else float(warn), note=table.text("note", ""))
+        targets=table.strings("targets"), warn_within_pct=warn, note=table.text("note", ""),
+        window=table.choice("window", WINDOWS, "all"), scope=scope,
+        per_student=_per_student(table, metric, op, scope),
+        share_min_pct=_share(table, statistic), remediation=table.text("remediation", ""))
     if req.severity == "must" and req.source.confidence == "U":
         raise table.fail("severity", "'must' needs a P or S source; this one is U (uncertain)")
     table.check_unused()
     return req
 
 
-def parse_profile(data: dict[str, Any], where: str) -> Profile:
-    """Validate one parsed TOML document; ``where`` names it in errors."""
-    top = _Table(data, f"{where}: ")
-    source = _source(top, "source", None)
+def _requirements(top: Table, where: str, source: Source) -> tuple[Requirement, ...]:
     raw_reqs = top.get("requirements", list)
     if not raw_reqs:
         raise top.fail("requirements", "the profile has no requirements")
-    reqs = []
+    reqs: list[Requirement] = []
+    first_use: dict[str, int] = {}
     for i, raw in enumerate(raw_reqs):
         if not isinstance(raw, dict):
             raise top.fail(f"requirements[{i}]", f"{raw!r} is not a table")
-        reqs.append(_requirement(_Table(raw, f"{where}: requirements[{i}]."), source))
-    ids = [r.id for r in reqs]
-    for rid in ids:
-        if ids.count(rid) > 1:
-            raise top.fail("requirements", f"requirement id {rid!r} is used twice")
+        req = _requirement(Table(raw, f"{where}: requirements[{i}]."), source)
+        if req.id in first_use:
+            raise top.fail(f"requirements[{i}].id", f"{req.id!r} is already used by "
+                                                    f"requirements[{first_use[req.id]}]")
+        first_use[req.id] = i
+        reqs.append(req)
     if not any(r.severity == "must" for r in reqs):
         raise top.fail("requirements", "at least one requirement must have severity 'must'")
-    profile = Profile(id=top.text("id"), title=top.text("title"),
+    return tuple(reqs)
+
+
+def parse_profile(data: dict[str, Any], where: str) -> Profile:
+    """Validate one parsed TOML document; ``where`` names it in errors."""
+    top = Table(data, f"{where}: ")
+    profile_id = top.text("id")
+    if not ID_PATTERN.fullmatch(profile_id):
+        raise top.fail("id", f"{profile_id!r} must be 1-100 characters of a-z, 0-9, '.', '_' "
+                             "or '-', starting with a letter or digit")
+    version = top.text("version")
+    if len(version) > MAX_VERSION:
+        raise top.fail("version", f"{version!r} is longer than {MAX_VERSION} characters")
+    class_size = top.get("class_size", int, DEFAULT_CLASS_SIZE)
+    if class_size < 1:
+        raise top.fail("class_size", f"{class_size} must be >= 1")
+    source = _source(top, "source", None)
+    profile = Profile(id=profile_id, title=top.text("title"),
                       description=top.text("description", ""), note=top.text("note", ""),
-                      source=source, requirements=tuple(reqs),
-                      probe_targets=top.strings("probe_targets"))
+                      source=source, requirements=_requirements(top, where, source),
+                      probe_targets=top.strings("probe_targets"), version=version,
+                      class_size=class_size)
     top.check_unused()
     return profile
 
 
+def profile_from_toml(text: str, where: str) -> Profile:
+    """Parse and validate a profile's TOML text; ``where`` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{where}: not valid TOML: {exc}") from exc
+    return parse_profile(data, where)
+
+
 def load_profile(path: Path) -> Profile:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_profile(data, str(path))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read: {exc}") from exc
+    return profile_from_toml(text, str(path))
+
+
+def _load_dir(directory: Path) -> dict[str, tuple[Profile, Path]]:
+    found: dict[str, tuple[Profile, Path]] = {}
+    for path in sorted(directory.glob("*.toml")):
+        profile = load_profile(path)
+        if profile.id in found:
+            raise ProfileError(f"{path}: id: duplicate id {profile.id!r}: already used by "
+                               f"{found[profile.id][1]}")
+        found[profile.id] = (profile, path)
+    return found
 
 
 def load_profiles(directory: Path = BUILTIN_DIR) -> dict[str, Profile]:
     """Every ``*.toml`` profile in ``directory`` by id, in file-name order."""
-    profiles: dict[str, Profile] = {}
-    for path in sorted(directory.glob("*.toml")):
-        profile = load_profile(path)
-        if profile.id in profiles:
-            raise ProfileError(f"{path}: id: {profile.id!r} is already used by another profile")
-        profiles[profile.id] = profile
-    return profiles
+    return {pid: profile for pid, (profile, _path) in _load_dir(directory).items()}
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    profile: Profile
+    builtin: bool
+    place: str
+    """Where it came from: the built-in file, or ``stored profile 'x' (added …)``."""
+    document: str
+    """The TOML text."""
+
+
+@functools.cache
+def _builtins() -> dict[str, RegistryEntry]:
+    """The built-in profiles (files that ship with the code: read once per process)."""
+    return {pid: RegistryEntry(profile, True, str(path), path.read_text(encoding="utf-8"))
+            for pid, (profile, path) in _load_dir(BUILTIN_DIR).items()}
+
+
+def _stored_place(row: StoredProfile) -> str:
+    return f"stored profile {row.id!r} (added {row.created_at:%Y-%m-%d %H:%M} UTC)"
+
+
+def _duplicate(where: str, profile_id: str, other: str) -> ProfileError:
+    return ProfileError(f"{where}: id: duplicate id {profile_id!r}: already used by {other}")
+
+
+def _session_of(source: Session | Engine) -> tuple[Session, bool]:
+    if isinstance(source, Session):
+        return source, False
+    return Session(source), True
+
+
+def registry_entries(source: Session | Engine) -> list[RegistryEntry]:
+    """Built-ins (file-name order), then stored supplier profiles (by id)."""
+    builtins = _builtins()
+    entries = list(builtins.values())
+    session, owned = _session_of(source)
+    try:
+        rows = session.exec(select(StoredProfile).order_by(col(StoredProfile.id))).all()
+    finally:
+        if owned:
+            session.close()
+    for row in rows:
+        where = _stored_place(row)
+        profile = profile_from_toml(row.document, where)
+        if profile.id in builtins:
+            other = builtins[profile.id].place
+            raise _duplicate(where, profile.id, f"the built-in profile {other}")
+        entries.append(RegistryEntry(profile, False, where, row.document))
+    return entries
+
+
+def profile_registry(source: Session | Engine) -> dict[str, Profile]:
+    """Every profile by id: the built-ins and the database's supplier profiles.
+
+    A stored profile that no longer validates (or clashes with a newer built-in) raises
+    :class:`ProfileError` naming it: a profile is never silently dropped.
+    """
+    return {e.profile.id: e.profile for e in registry_entries(source)}
+
+
+def add_profile(session: Session, text: str, where: str) -> Profile:
+    """Validate a supplier's TOML profile and store it; a reused id is refused."""
+    profile = profile_from_toml(text, where)
+    builtin = _builtins().get(profile.id)
+    if builtin is not None:
+        raise _duplicate(where, profile.id, f"the built-in profile {builtin.place}")
+    existing = session.get(StoredProfile, profile.id)
+    if existing is not None:
+        raise _duplicate(where, profile.id, _stored_place(existing))
+    session.add(StoredProfile(id=profile.id, version=profile.version, document=text,
+                              created_at=utcnow()))
+    try:
+        session.commit()
+    except IntegrityError as exc:  # another request stored the same id meanwhile
+        session.rollback()
+        raise _duplicate(where, profile.id, "a stored profile added at the same time") from exc
+    return profile
+
+
+def profile_summary(entry: RegistryEntry) -> dict[str, Any]:
+    """One line of a profile listing, as plain JSON types."""
+    p = entry.profile
+    return {"id": p.id, "version": p.version, "title": p.title,
+            "source": {"citation": p.source.citation, "confidence": p.source.confidence,
+                       "url": p.source.url},
+            "builtin": entry.builtin, "requirements": len(p.requirements)}
 
 
 def _is_glob(pattern: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
@@ -12,9 +13,11 @@ from collector.services.rows import FailureRow, LatestRun, MeasurementRow
 MAX_FAILURES = 2000
 
 
-def measurement_rows(session: Session, site: Site,
-                     metrics: Iterable[str] | None = None) -> list[MeasurementRow]:
-    """The site's measurements, oldest first; only ``metrics`` when given."""
+def measurement_rows(session: Session, site: Site, metrics: Iterable[str] | None = None,
+                     since: datetime | None = None,
+                     until: datetime | None = None) -> list[MeasurementRow]:
+    """The site's measurements, oldest first; only ``metrics`` when given, and only
+    those in ``[since, until)`` when either bound is given."""
     query = (
         select(Measurement, Room.name, Report)
         .join(Room, col(Room.id) == Measurement.room_id)
@@ -24,6 +27,10 @@ def measurement_rows(session: Session, site: Site,
     )
     if metrics is not None:
         query = query.where(col(Measurement.metric).in_(list(metrics)))
+    if since is not None:
+        query = query.where(col(Measurement.time) >= since)
+    if until is not None:
+        query = query.where(col(Measurement.time) < until)
     return [
         MeasurementRow(time=m.time, agent_id=m.agent_id, room=room, probe=m.probe,
                        target=m.target, metric=m.metric, value=m.value, unit=m.unit,

@@ -1,68 +1,89 @@
 """Readiness: judge a site's measurements against a requirement profile. Pure: no I/O.
 
-For each requirement the matching values are its metric with the chosen per-report
-summary (``stat``, e.g. the p50 of one latency run) to a target whose host matches the
-requirement's glob patterns. Across those values a ``statistic`` (p95, mean…) gives the
-site value; the same statistic per device gives each device's own value.
+For each requirement (see :mod:`collector.services.readiness_samples` for which samples
+count and :mod:`collector.services.readiness_rules` for the verdict rules at each scope):
 
-- fewer than ``min_samples`` values → **unknown**, with the reason and the latest
-  failure reasons of matching probe runs (too little data is never a pass);
-- the site value fails the comparison → **fail**;
-- it passes, but a device's own value fails, or it is within ``warn_within_pct`` of the
-  threshold → **warn**;
-- otherwise → **pass**.
+- fewer than ``min_samples`` samples in the requirement's window → **unknown**, with why:
+  too few samples, no timetable (an ``in_lesson`` / ``out_of_hours`` window needs the
+  site's timetable to place samples), or the probe never ran, with the latest failure
+  reasons of matching probe runs. Too little data is never a pass, so with no data every
+  requirement is unknown;
+- else **fail** / **warn** / **pass** by the rules of its scope;
+- beside the verdict, the same judgement in lessons and out of hours (``windows``), the
+  rooms (each with its status), the worst rooms, devices and periods, and for fail or
+  warn plain-language remediation (:mod:`collector.services.remediation`).
 
 A profile's overall verdict is the worst of its ``must`` requirements: fail if any fails,
 else unknown if any is unknown, else warn if any warns, else pass.
 
-Percentiles interpolate linearly between closest ranks (numpy's default, Excel's
-PERCENTILE.INC): p95 of [1..20] is 19.05.
+Performance: rows are grouped by metric once per :func:`evaluate`; each requirement then
+walks only its metric's rows once, splitting them by window, device, room and period in
+that one pass.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import math
-import operator
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from operator import attrgetter
 
+from collector.services.capacity import RoomCapacityVerdict, room_capacity
 from collector.services.profiles import Profile, Requirement
+from collector.services.readiness_partition import Partition
+from collector.services.readiness_rules import (
+    WINDOW_PHRASE,
+    Assessment,
+    DeviceValue,
+    Evidence,
+    PeriodValue,
+    RoomVerdict,
+    Setting,
+    Status,
+    assess,
+    describe,
+)
+from collector.services.readiness_samples import (
+    WINDOWS,
+    GroupKey,
+    RoomSamples,
+    Sample,
+    SampleIndex,
+    percentile,
+    requirement_samples,
+    statistic,
+    target_host,
+    target_matches,
+)
+from collector.services.remediation import WIFI_CONTEXT_METRICS, Finding, remediation, room_wifi
+from collector.services.room_tests import RoomCapacity
 from collector.services.rows import FailureRow, MeasurementRow
 
-Status = Literal["pass", "warn", "fail", "unknown"]
-WORST_DEVICES = 5
+__all__ = [
+    "DeviceValue", "Evidence", "PeriodValue", "ProfileVerdict", "RequirementVerdict",
+    "RoomVerdict", "Sample", "Status", "WindowResult", "evaluate", "evaluate_many",
+    "evaluate_requirement", "overall", "percentile", "requirement_samples", "statistic",
+    "target_host", "target_matches", "timetable_hint",
+]
+
 FAILURE_REASONS = 3
-
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-}
+_ROOM, _AGENT = attrgetter("room"), attrgetter("agent_id")
 
 
-@dataclass(frozen=True)
-class DeviceValue:
-    agent_id: str
-    room: str
-    value: float
-    samples: int
-    passes: bool
+def timetable_hint(site: str) -> str:
+    site_arg = shlex.quote(site)
+    return f"set a timetable: classprobe collector timetable set --site {site_arg} FILE.toml"
 
 
 @dataclass(frozen=True)
-class Evidence:
-    statistic: str
-    value: float
-    unit: str
-    samples: int
-    devices: int
-    failing_devices: int
-    first: datetime
-    last: datetime
-    worst_devices: tuple[DeviceValue, ...]
+class WindowResult:
+    """The requirement judged on one window's samples alone."""
+
+    window: str
+    status: Status
+    reason: str
+    evidence: Evidence | None
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,13 @@ class RequirementVerdict:
     status: Status
     reason: str
     evidence: Evidence | None
+    windows: Mapping[str, WindowResult] = field(default_factory=dict)
+    """``in_lesson`` and ``out_of_hours``, side by side."""
+    rooms: tuple[RoomVerdict, ...] = ()
+    worst_rooms: tuple[RoomVerdict, ...] = ()
+    worst_devices: tuple[DeviceValue, ...] = ()
+    worst_periods: tuple[PeriodValue, ...] = ()
+    remediation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,63 +107,36 @@ class ProfileVerdict:
     status: Status
     evaluated_at: datetime
     requirements: tuple[RequirementVerdict, ...]
+    class_size: int = 30
+    capacity: tuple[RoomCapacityVerdict, ...] = ()
+    """Per room, how many students of this product it carries (per-student needs only)."""
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100), linear interpolation between closest ranks."""
-    if not values:
-        raise ValueError("percentile of no values")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+@dataclass(frozen=True)
+class _Site:
+    """What every requirement of one evaluation shares (across profiles too)."""
 
+    index: SampleIndex
+    wifi: Mapping[str, list[MeasurementRow]]
+    """The Wi-Fi load rows remediation quotes."""
+    failures: Sequence[FailureRow]
+    rooms: frozenset[str]
+    devices: frozenset[str]
+    capacities: Sequence[RoomCapacity]
+    name: str
+    """The site's name, for the commands a reason suggests."""
+    partitions: dict[tuple[GroupKey, ...], Partition] = field(default_factory=dict)
+    """Requirements that judge the same samples share one partition."""
 
-def statistic(name: str, values: Sequence[float]) -> float:
-    if name == "min":
-        return min(values)
-    if name == "max":
-        return max(values)
-    if name == "mean":
-        return math.fsum(values) / len(values)
-    if name.startswith("p") and name[1:].isdigit():
-        return percentile(values, float(name[1:]))
-    raise ValueError(f"unknown statistic {name!r}")
+    def partition(self, req: Requirement) -> Partition:
+        keys = self.index.matching_groups(req)
+        part = self.partitions.get(keys)
+        if part is None:
+            part = self.partitions[keys] = Partition(self.index.rows_of(keys))
+        return part
 
-
-def target_host(target: str | None) -> str | None:
-    """The host of a probe target: a URL, ``host``, ``host:port`` or ``[v6]:port``."""
-    if not target:
-        return None
-    text = target.strip()
-    if "://" in text:
-        host = urlsplit(text).hostname
-    elif text.startswith("["):
-        host = text[1:].split("]", 1)[0]
-    elif text.count(":") == 1:
-        host = text.split(":", 1)[0]
-    else:
-        host = text
-    return host.rstrip(".").lower() if host else None
-
-
-def target_matches(target: str | None, patterns: Iterable[str]) -> bool:
-    """No patterns: only target-less rows match (device data). Else the host must match one."""
-    patterns = tuple(patterns)
-    host = target_host(target)
-    if not patterns:
-        return host is None
-    return host is not None and any(fnmatch.fnmatchcase(host, p) for p in patterns)
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.6g}"
-
-
-def _describe(req: Requirement) -> str:
-    where = f" to {', '.join(req.targets)}" if req.targets else ""
-    return f"{req.metric} ({req.stat}){where}"
+    def room_samples(self, req: Requirement) -> Mapping[str, RoomSamples]:
+        return self.partition(req).select(req.window).by_room
 
 
 def _failure_note(req: Requirement, failures: Iterable[FailureRow]) -> str:
@@ -150,51 +151,78 @@ def _failure_note(req: Requirement, failures: Iterable[FailureRow]) -> str:
     return "; recent probe failures: " + "; ".join(notes) if notes else ""
 
 
-def _device_values(req: Requirement, rows: Sequence[MeasurementRow]) -> list[DeviceValue]:
-    by_agent: dict[str, list[MeasurementRow]] = defaultdict(list)
-    for row in rows:
-        by_agent[row.agent_id].append(row)
-    compare = _OPS[req.op]
-    out = []
-    for agent_id, own in by_agent.items():
-        value = statistic(req.statistic, [r.value for r in own if r.value is not None])
-        out.append(DeviceValue(agent_id, own[-1].room, value, len(own),
-                               compare(value, req.threshold)))
-    worst_is_high = req.op in ("<", "<=")
-    return sorted(out, key=lambda d: (d.value, d.agent_id), reverse=worst_is_high)
+def _too_few(req: Requirement, part: Partition, window: str,
+             failures: Sequence[FailureRow], site: str) -> str:
+    n, total = part.count(window), part.count("all")
+    untagged = part.untagged()
+    if total == 0:
+        return (f"no measurements of {describe(req)} yet; at least {req.min_samples} needed"
+                + _failure_note(req, failures))
+    if window != "all" and untagged == total:
+        return (f"no measurements of {describe(req)} can be placed{WINDOW_PHRASE[window]}: "
+                f"the site had no timetable when its {total} sample(s) arrived; "
+                f"{timetable_hint(site)}")
+    have = f"no measurements of {describe(req, window)} yet" if n == 0 else \
+        f"only {n} samples of {describe(req, window)}"
+    note = ""
+    if window != "all" and untagged:
+        note = (f"; {untagged} more arrived before the site had a timetable, so they count "
+                f"in no window ({timetable_hint(site)})")
+    return f"{have}; at least {req.min_samples} needed{note}" + _failure_note(req, failures)
 
 
-def evaluate_requirement(req: Requirement, rows: Iterable[MeasurementRow],
-                         failures: Iterable[FailureRow]) -> RequirementVerdict:
-    matching = sorted(
-        (r for r in rows if r.metric == req.metric and r.stat == req.stat and r.unit == req.unit
-         and r.value is not None and target_matches(r.target, req.targets)),
-        key=lambda r: r.time)
-    n = len(matching)
-    if n < req.min_samples:
-        have = f"no measurements of {_describe(req)} yet" if n == 0 else \
-            f"only {n} samples of {_describe(req)}"
-        reason = f"{have}; at least {req.min_samples} needed" + _failure_note(req, failures)
-        return RequirementVerdict(req, "unknown", reason, None)
-    value = statistic(req.statistic, [r.value for r in matching if r.value is not None])
-    devices = _device_values(req, matching)
-    failing = [d for d in devices if not d.passes]
-    evidence = Evidence(req.statistic, value, req.unit, n, len(devices), len(failing),
-                        matching[0].time, matching[-1].time, tuple(devices[:WORST_DEVICES]))
-    site = (f"{req.statistic} of {_describe(req)} is {_fmt(value)} {req.unit} over {n} samples "
-            f"from {len(devices)} device(s); needs {req.op} {_fmt(req.threshold)} {req.unit}")
-    if not _OPS[req.op](value, req.threshold):
-        return RequirementVerdict(req, "fail", site, evidence)
-    if failing:
-        worst = failing[0]
-        return RequirementVerdict(req, "warn", (
-            f"{site}; but {len(failing)} of {len(devices)} device(s) fail on their own, worst "
-            f"{worst.agent_id} in {worst.room}: {_fmt(worst.value)} {req.unit}"), evidence)
-    margin = req.warn_within_pct
-    if margin is not None and abs(req.threshold - value) <= abs(req.threshold) * margin / 100:
-        return RequirementVerdict(req, "warn", f"{site}; within {_fmt(margin)}% of the threshold",
-                                  evidence)
-    return RequirementVerdict(req, "pass", site, evidence)
+def _has_room_tests(req: Requirement, capacities: Sequence[RoomCapacity]) -> bool:
+    return req.per_student and any(
+        (c.download_mbps if req.metric == "download_mbps" else c.upload_mbps) is not None
+        for c in capacities)
+
+
+def _judge_window(req: Requirement, part: Partition, window: str, setting: Setting,
+                  failures: Sequence[FailureRow]) -> Assessment:
+    n = part.count(window)
+    if n < req.min_samples and not _has_room_tests(req, setting.capacities):
+        return Assessment("unknown", _too_few(req, part, window, failures, setting.site),
+                          None)
+    return assess(req, part.select(window), setting)
+
+
+def _remediation(req: Requirement, a: Assessment, site: _Site, setting: Setting) -> str | None:
+    if a.status not in ("fail", "warn") or a.evidence is None:
+        return None
+    room = a.worst_rooms[0] if a.worst_rooms else None
+    period = a.worst_periods[0] if a.worst_periods else None
+    failing = [d for d in a.worst_devices if not d.passes]
+    device = failing[0] if failing else (a.worst_devices[0] if a.worst_devices else None)
+    room_name = room.room if room else (device.room if device else None)
+    wifi = room_wifi(site.wifi, room_name, period.period if period else None) \
+        if room_name is not None else None
+    return remediation(Finding(
+        requirement=req, status=a.status, value=a.evidence.value, unit=a.evidence.unit,
+        threshold=setting.threshold, room=room_name,
+        room_value=room.value if room else None,
+        period=period.period if period else None, period_value=period.value if period else None,
+        devices=a.evidence.devices,
+        failing_devices=a.evidence.failing_devices or len(failing),
+        worst_device=device.agent_id if device else None,
+        worst_device_value=device.value if device else None, wifi=wifi,
+        class_size=setting.class_size, basis=room.basis if room else "", site=site.name))
+
+
+def _verdict(req: Requirement, site: _Site, class_size: int) -> RequirementVerdict:
+    part = site.partition(req)
+    threshold = req.threshold * class_size if req.per_student else req.threshold
+    setting = Setting(threshold, class_size, site.rooms, site.devices, site.capacities,
+                      site.name)
+    main = _judge_window(req, part, req.window, setting, site.failures)
+    windows = {w: main if w == req.window else _judge_window(req, part, w, setting,
+                                                             site.failures)
+               for w in WINDOWS}
+    return RequirementVerdict(
+        requirement=req, status=main.status, reason=main.reason, evidence=main.evidence,
+        windows={w: WindowResult(w, a.status, a.reason, a.evidence) for w, a in windows.items()},
+        rooms=main.rooms, worst_rooms=main.worst_rooms, worst_devices=main.worst_devices,
+        worst_periods=main.worst_periods,
+        remediation=_remediation(req, main, site, setting))
 
 
 def overall(verdicts: Iterable[RequirementVerdict]) -> Status:
@@ -205,39 +233,49 @@ def overall(verdicts: Iterable[RequirementVerdict]) -> Status:
     return "pass" if musts else "unknown"
 
 
-def evaluate(profile: Profile, rows: Iterable[MeasurementRow], failures: Iterable[FailureRow],
-             now: datetime) -> ProfileVerdict:
-    """Judge ``rows`` (one site's measurements) against every requirement of ``profile``."""
-    rows = list(rows)
-    failures = list(failures)
-    verdicts = tuple(evaluate_requirement(r, rows, failures) for r in profile.requirements)
-    return ProfileVerdict(profile, overall(verdicts), now, verdicts)
+def _site_of(rows: Sequence[MeasurementRow], failures: Sequence[FailureRow],
+             capacities: Sequence[RoomCapacity], name: str) -> _Site:
+    index = SampleIndex(rows)
+    return _Site(index, index.of_metrics(WIFI_CONTEXT_METRICS), failures,
+                 frozenset(map(_ROOM, rows)), frozenset(map(_AGENT, rows)), capacities, name)
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    return obj
+def evaluate_requirement(req: Requirement, rows: Iterable[MeasurementRow],
+                         failures: Iterable[FailureRow], *, class_size: int = 30,
+                         capacities: Sequence[RoomCapacity] = (),
+                         site: str = "SITE") -> RequirementVerdict:
+    """One requirement on one site's rows (see :func:`evaluate`)."""
+    return _verdict(req, _site_of(list(rows), list(failures), capacities, site), class_size)
 
 
-def profile_dict(profile: Profile) -> dict[str, Any]:
-    out: dict[str, Any] = _jsonable(asdict(profile))
-    return out
+def _evaluate(profile: Profile, site: _Site, now: datetime,
+              class_size: int | None) -> ProfileVerdict:
+    size = class_size or profile.class_size
+    verdicts = tuple(_verdict(r, site, size) for r in profile.requirements)
+    capacity = tuple(room_capacity(profile, site.capacities, (), size,
+                                   samples_for=site.room_samples, site=site.name))
+    return ProfileVerdict(profile, overall(verdicts), now, verdicts, size, capacity)
 
 
-def verdict_dict(verdict: ProfileVerdict) -> dict[str, Any]:
-    """A profile verdict as plain JSON types."""
-    reqs = []
-    for v in verdict.requirements:
-        item: dict[str, Any] = _jsonable(asdict(v.requirement))
-        item.update(status=v.status, reason=v.reason,
-                    evidence=None if v.evidence is None else _jsonable(asdict(v.evidence)))
-        reqs.append(item)
-    p = verdict.profile
-    return {"profile": p.id, "title": p.title, "status": verdict.status,
-            "evaluated_at": verdict.evaluated_at.isoformat(), "description": p.description,
-            "note": p.note, "source": asdict(p.source), "requirements": reqs}
+def evaluate(profile: Profile, rows: Sequence[MeasurementRow] | Iterable[MeasurementRow],
+             failures: Iterable[FailureRow], now: datetime, *, class_size: int | None = None,
+             capacities: Sequence[RoomCapacity] = (), site: str = "SITE") -> ProfileVerdict:
+    """Judge ``rows`` (one site's measurements) against every requirement of ``profile``.
+
+    ``class_size`` overrides the profile's for per-student requirements; ``capacities``
+    are the rooms' latest room tests; ``site`` names the site in suggested commands.
+    """
+    return evaluate_many([profile], rows, failures, now, class_size=class_size,
+                         capacities=capacities, site=site)[0]
+
+
+def evaluate_many(profiles: Iterable[Profile],
+                  rows: Sequence[MeasurementRow] | Iterable[MeasurementRow],
+                  failures: Iterable[FailureRow], now: datetime, *,
+                  class_size: int | None = None,
+                  capacities: Sequence[RoomCapacity] = (),
+                  site: str = "SITE") -> tuple[ProfileVerdict, ...]:
+    """:func:`evaluate` for several profiles on the same rows, grouping them once."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    shared = _site_of(rows, list(failures), capacities, site)
+    return tuple(_evaluate(p, shared, now, class_size) for p in profiles)

@@ -1,22 +1,45 @@
-"""Everything a site's readiness report shows, gathered once for the API, page and CLI."""
+"""Everything a site's readiness report shows, gathered once for the API, page and CLI.
+
+:func:`readiness_report` is what ``classprobe report`` and ``GET
+/api/v1/sites/{site}/readiness`` share: it picks the profiles (every known profile, one
+named, or a campaign's), limits the rows to a campaign's window when one is named, and
+builds the :class:`SiteReport`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from collector.models import Room, Site
+from collector.models import Campaign, Room, Site
+from collector.services.campaigns import campaign_profiles, campaign_rows, get_campaign
+from collector.services.capacity import RoomCapacityVerdict, combined_capacity, per_student_needs
 from collector.services.fleet import Fleet, fleet_dict, fleet_of
-from collector.services.profiles import Profile
+from collector.services.profiles import Profile, profile_registry
 from collector.services.queries import failure_rows, latest_runs, measurement_rows
-from collector.services.readiness import ProfileVerdict, evaluate, verdict_dict
+from collector.services.readiness import ProfileVerdict, evaluate_many
+from collector.services.readiness_json import capacity_dict, verdict_dict
+from collector.services.remediation import WIFI_CONTEXT_METRICS
 from collector.services.room_tests import RoomCapacity, latest_room_capacity
-from collector.services.rows import LatestRun
-from collector.services.sites import AgentInfo, agents_of
+from collector.services.rows import FailureRow, LatestRun, MeasurementRow
+from collector.services.sites import AgentInfo, SiteError, agents_of, get_site
+
+
+class UnknownProfile(SiteError):
+    """A profile id that is not in the registry (or not in the campaign)."""
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    name: str
+    start_at: datetime
+    end_at: datetime
+    profiles: tuple[str, ...]
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -29,32 +52,100 @@ class SiteReport:
     fleet: Fleet | None = None
     capacity: tuple[RoomCapacity, ...] = ()
     """Each room's measured capacity: its latest complete coordinated room test."""
+    campaign: CampaignInfo | None = None
+    """The campaign whose window and profiles the report is limited to."""
+    combined: tuple[RoomCapacityVerdict, ...] = ()
+    """With two or more products that state per-student needs: all of them at once."""
 
 
-def room_capacities(session: Session, site: Site, now: datetime) -> tuple[RoomCapacity, ...]:
+def room_capacities(session: Session, site: Site, now: datetime,
+                    since: datetime | None = None) -> tuple[RoomCapacity, ...]:
+    """Each room's latest complete room test up to ``now`` (and from ``since``)."""
     rooms = session.exec(select(Room).where(Room.site_id == site.id)
                          .order_by(col(Room.name))).all()
     found = (latest_room_capacity(session, room.id, now) for room in rooms if room.id)
-    return tuple(c for c in found if c is not None)
+    return tuple(c for c in found if c is not None
+                 and (since is None or c.measured_at >= since))
+
+
+def report_metrics(profiles: Iterable[Profile]) -> set[str]:
+    """The metrics the profiles judge, and the Wi-Fi load their remediation quotes."""
+    return {r.metric for p in profiles for r in p.requirements} | set(WIFI_CONTEXT_METRICS)
+
+
+def _in_window(failures: Sequence[FailureRow], campaign: Campaign | None) -> list[FailureRow]:
+    if campaign is None:
+        return list(failures)
+    return [f for f in failures if campaign.start_at <= f.time < campaign.end_at]
 
 
 def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
-                      now: datetime) -> SiteReport:
+                      now: datetime, campaign: Campaign | None = None) -> SiteReport:
     profiles = list(profiles)
-    metrics = {r.metric for p in profiles for r in p.requirements}
-    rows = measurement_rows(session, site, metrics)
-    failures = failure_rows(session, site)
-    verdicts = tuple(evaluate(p, rows, failures, now) for p in profiles)
+    metrics = report_metrics(profiles)
+    rows: list[MeasurementRow]
+    if campaign is None:
+        rows = measurement_rows(session, site, metrics)
+        capacity = room_capacities(session, site, now)
+    else:
+        rows = campaign_rows(session, campaign, metrics)
+        capacity = room_capacities(session, site, min(now, campaign.end_at), campaign.start_at)
+    failures = _in_window(failure_rows(session, site), campaign)
+    verdicts = evaluate_many(profiles, rows, failures, now, capacities=capacity,
+                             site=site.name)
+    with_needs = [p for p in profiles if per_student_needs(p)]
+    combined = tuple(combined_capacity(with_needs, capacity, rows, site=site.name)) \
+        if len(with_needs) > 1 else ()
+    info = None if campaign is None else CampaignInfo(
+        campaign.name, campaign.start_at, campaign.end_at, campaign_profiles(campaign),
+        campaign.note)
     return SiteReport(site.name, now, verdicts, tuple(agents_of(session, site)),
                       tuple(latest_runs(session, site)), fleet_of(session, site, now),
-                      room_capacities(session, site, now))
+                      capacity, info, combined)
+
+
+def choose_profiles(registry: Mapping[str, Profile], profile_id: str | None,
+                    campaign: Campaign | None = None) -> list[Profile]:
+    """One named profile, the campaign's, or every profile; unknown ids raise."""
+    allowed = list(campaign_profiles(campaign)) if campaign is not None else list(registry)
+    missing = [p for p in allowed if p not in registry]
+    if missing:
+        raise UnknownProfile(f"campaign {campaign.name if campaign else ''!r} names profile "
+                             f"{missing[0]!r}, which is no longer known")
+    if profile_id is None:
+        return [registry[p] for p in allowed]
+    if profile_id not in registry:
+        raise UnknownProfile(f"unknown profile {profile_id!r}; known: {', '.join(registry)}")
+    if profile_id not in allowed:
+        assert campaign is not None
+        raise UnknownProfile(f"campaign {campaign.name!r} does not judge profile "
+                             f"{profile_id!r}; its profiles: {', '.join(allowed)}")
+    return [registry[profile_id]]
+
+
+def readiness_report(session: Session, site_name: str, profile_id: str | None,
+                     campaign_name: str | None, now: datetime) -> SiteReport:
+    """The report ``classprobe report`` and the readiness endpoint show.
+
+    Raises :class:`collector.services.sites.UnknownSite`, :class:`UnknownProfile` or
+    :class:`collector.services.campaigns.UnknownCampaign`, each naming the bad value.
+    """
+    site = get_site(session, site_name)
+    campaign = get_campaign(session, site, campaign_name) if campaign_name else None
+    chosen = choose_profiles(profile_registry(session), profile_id, campaign)
+    return build_site_report(session, site, chosen, now, campaign)
 
 
 def report_dict(report: SiteReport) -> dict[str, Any]:
+    c = report.campaign
     return {
         "site": report.site,
         "generated_at": report.generated_at.isoformat(),
+        "campaign": None if c is None else {
+            "name": c.name, "start_at": c.start_at.isoformat(), "end_at": c.end_at.isoformat(),
+            "profiles": list(c.profiles), "note": c.note},
         "profiles": [verdict_dict(v) for v in report.verdicts],
+        "combined_capacity": [capacity_dict(x) for x in report.combined],
         "agents": [
             {"agent_id": a.agent_id, "room": a.room, "agent_version": a.agent_version,
              "created_at": a.created_at.isoformat(),

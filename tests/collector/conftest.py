@@ -120,3 +120,20 @@ def batch_body(*reports: Report) -> bytes:
 def count(engine: Engine, model: type[SQLModel]) -> int:
     with Session(engine) as session:
         return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+ALWAYS_IN_LESSON = {
+    "timezone": "UTC", "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+    "periods": [{"name": "Lesson", "start": "00:00", "end": "23:59"}],
+}
+"""A timetable that puts (almost) every minute in a lesson: for tests of profiles that
+judge lessons only (Microsoft says its Teams targets apply under peak load)."""
+
+
+def set_always_in_lesson(engine: Engine, site: str = SITE) -> None:
+    """Give ``site`` the :data:`ALWAYS_IN_LESSON` timetable (before uploading)."""
+    from collector.services.sites import get_site
+    from collector.services.timetables import set_timetable
+
+    with Session(engine) as session:
+        set_timetable(session, get_site(session, site), ALWAYS_IN_LESSON, datetime.now(UTC))
