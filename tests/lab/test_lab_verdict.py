@@ -52,6 +52,15 @@ def test_teams_rtt_verdict_passes_then_fails_with_the_true_delay(
                               "create-site", "lab-school", "--json", "--db", db],
                       cwd=REPO_ROOT, check=True)
     token = json.loads(created.stdout)["token"]
+    # Microsoft's targets apply under peak load: the profile judges lessons only, so the
+    # school is in a lesson all day (every measurement is tagged at ingest)
+    timetable = tmp_path / "timetable.toml"
+    timetable.write_text('timezone = "UTC"\nweekdays = ["mon", "tue", "wed", "thu", "fri", '
+                         '"sat", "sun"]\n[[periods]]\nname = "Lesson"\nstart = "00:00"\n'
+                         'end = "23:59"\n')
+    lab.run("net", [sys.executable, "-m", "classprobe.cli", "collector", "timetable", "set",
+                    "--site", "lab-school", str(timetable), "--db", db],
+            cwd=REPO_ROOT, check=True)
     config = tmp_path / "agent" / "agent.toml"
     _classprobe(lab, "agent", "enroll", "--collector", collector.url, "--token", token,
                 "--room", "Room 12", "--config", str(config))
@@ -69,7 +78,8 @@ def test_teams_rtt_verdict_passes_then_fails_with_the_true_delay(
     def rtt() -> dict[str, object]:
         report = json.loads(lab.run(
             "net", [sys.executable, "-m", "classprobe.cli", "report", "--site", "lab-school",
-                    "--format", "json", "--db", db], cwd=REPO_ROOT, check=True).stdout)
+                    "--profile", "microsoft-teams-media", "--format", "json", "--db", db],
+            cwd=REPO_ROOT, check=True).stdout)
         return _rtt_requirement(report)
 
     lab.set_path(delay_ms=20)
