@@ -61,7 +61,7 @@ from agent.watchdog import (
     stretch_factor,
     time_limit,
 )
-from agent.wire import AgentControl, Job, ProbeResult, Trigger, utcnow
+from agent.wire import AgentControl, Job, ProbeResult, Trigger, room_test_span_s, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,9 @@ class Supervisor:
         for job in jobs:
             if self.state.is_done(job.job_id):
                 continue
-            ended = job.start_at.timestamp() + (job.duration_s if job.kind == "room_test" else 0)
+            span = (room_test_span_s(job.duration_s, len(job.directions))
+                    if job.kind == "room_test" else 0.0)
+            ended = job.start_at.timestamp() + span
             if now - ended > STALE_JOB_S:
                 log.warning("job %s (%s at %s) is too old to run now; dropped", job.job_id,
                             job.kind, job.start_at.isoformat())

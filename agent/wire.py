@@ -138,6 +138,16 @@ class Job:
     reason: str | None = None
 
 
+ROOM_TEST_PHASE_GAP_S = 2.0
+"""A room test runs its directions one after another, this far apart, in this order."""
+
+
+def room_test_span_s(duration_s: float, directions: int) -> float:
+    """How long a room test loads the room's link: every phase and the gaps between."""
+    phases = max(1, directions)
+    return phases * duration_s + (phases - 1) * ROOM_TEST_PHASE_GAP_S
+
+
 @dataclass
 class AgentControl:
     """``GET /api/v1/agent/control``: what an agent polls for (timetable, jobs, clock)."""

@@ -49,13 +49,13 @@ from agent.runner import run_probes
 from agent.spool import Spool
 from agent.state import load_state, state_path
 from agent.uploader import UploadOutcome
-from agent.wire import Job, ProbeResult, Report, Trigger
+from agent.wire import ROOM_TEST_PHASE_GAP_S, Job, ProbeResult, Report, Trigger
 
 log = logging.getLogger(__name__)
 
 TRIGGERS: tuple[Trigger, ...] = ("scheduled", "manual", "job", "burst")
 LATE_TOLERANCE_S = 2.0
-PHASE_GAP_S = 2.0
+PHASE_GAP_S = ROOM_TEST_PHASE_GAP_S
 ROOM_TEST_MAX_BYTES = 10**13
 """No practical cap: a room test measures for its whole window."""
 EXIT_OK, EXIT_SPOOL, EXIT_USAGE = 0, 1, 2

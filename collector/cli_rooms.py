@@ -153,8 +153,8 @@ def register(sub: Any) -> None:
     test.add_argument("--site", required=True)
     test.add_argument("--room", required=True)
     when = test.add_mutually_exclusive_group()
-    when.add_argument("--in", dest="start_in", type=float, default=60.0, metavar="SECONDS",
-                      help="start this many seconds from now (default 60)")
+    when.add_argument("--in", dest="start_in", type=float, default=90.0, metavar="SECONDS",
+                      help="start this many seconds from now (default 90: agents poll every 60 s)")
     when.add_argument("--at", metavar="ISO", help="start at this time (with its UTC offset)")
     test.add_argument("--seconds", type=float, default=20.0, help="duration, 5..300 (default 20)")
     test.add_argument("--upload", action="store_true", help="test upload after download")

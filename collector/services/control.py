@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from agent.wire import AgentControl
+from agent.wire import AgentControl, room_test_span_s
 from agent.wire import Job as WireJob
 from collector.models import Agent, Job, Room, Site
 from collector.services.enrolment import AgentIdentity
@@ -26,10 +26,15 @@ LONGEST_ROOM_TEST = timedelta(hours=1)
 """Bounds the SQL look-back for unfinished room tests (the API allows at most 300 s)."""
 
 
+def directions_of(job: Job) -> list[str]:
+    """The stored comma-separated directions of a room test, in order."""
+    return [d for d in job.directions.split(",") if d]
+
+
 def wire_job(job: Job) -> WireJob:
     return WireJob(job_id=job.id, kind="burst" if job.kind == "burst" else "room_test",
                    start_at=job.start_at, duration_s=job.duration_s,
-                   directions=[d for d in job.directions.split(",") if d],
+                   directions=directions_of(job),
                    download_url=job.download_url, upload_url=job.upload_url,
                    streams=job.streams, reason=job.reason)
 
@@ -42,7 +47,8 @@ def pending_jobs(session: Session, site_id: int, room_id: int, now: datetime) ->
         col(Job.start_at) > now - LONGEST_ROOM_TEST)).all()
     bursts = session.exec(select(Job).where(
         *of_room, Job.kind == "burst", col(Job.created_at) >= now - BURST_FRESH)).all()
-    running = [j for j in tests if j.start_at + timedelta(seconds=j.duration_s) > now]
+    running = [j for j in tests if j.start_at + timedelta(
+        seconds=room_test_span_s(j.duration_s, len(directions_of(j)))) > now]
     chosen = sorted([*running, *bursts], key=lambda j: (j.start_at, j.id))
     return [wire_job(j) for j in chosen]
 

@@ -30,6 +30,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from agent.wire import room_test_span_s
+
 GRACE_S = 120.0
 DIRECTIONS = ("download", "upload")
 METRIC_OF = {"download": "download_mbps", "upload": "upload_mbps"}
@@ -151,7 +153,8 @@ def status_of(job: JobInfo, reported: set[str], now: datetime) -> Status:
 
 def deadline(job: JobInfo) -> datetime:
     """When the test gives up waiting for results."""
-    return job.start_at + timedelta(seconds=job.duration_s + GRACE_S)
+    span = room_test_span_s(job.duration_s, len(job.directions))
+    return job.start_at + timedelta(seconds=span + GRACE_S)
 
 
 def _latest_ok(runs: list[BandwidthRun]) -> dict[tuple[str, str], BandwidthRun]:

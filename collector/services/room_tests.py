@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
-from agent.wire import to_jsonable
+from agent.wire import room_test_span_s, to_jsonable
 from collector.models import Agent, Job, Measurement, ProbeRun, Report, Room, Site, utcnow
-from collector.services.control import wire_job
+from collector.services.control import directions_of, wire_job
 from collector.services.room_test_aggregate import (
     DIRECTIONS,
     BandwidthRun,
@@ -134,13 +134,19 @@ def live_agents(session: Session, room: Room, now: datetime) -> list[str]:
         .order_by(col(Agent.id))).all())
 
 
+def job_span_s(job: Job) -> float:
+    """How long the stored room test loads the link (download, gap, upload)."""
+    return room_test_span_s(job.duration_s, len(directions_of(job)))
+
+
 def _overlapping(session: Session, room: Room, start: datetime, end: datetime) -> Job | None:
-    # Room tests last at most MAX_DURATION_S, so only those starting shortly before matter.
-    earliest = start - timedelta(seconds=MAX_DURATION_S)
+    # Room tests last at most two phases of MAX_DURATION_S: only those starting shortly
+    # before matter.
+    earliest = start - timedelta(seconds=room_test_span_s(MAX_DURATION_S, 2))
     for job in session.exec(select(Job).where(Job.room_id == room.id, Job.kind == "room_test",
                                               col(Job.start_at) < end,
                                               col(Job.start_at) >= earliest)).all():
-        if job.start_at + timedelta(seconds=job.duration_s) > start:
+        if job.start_at + timedelta(seconds=job_span_s(job)) > start:
             return job
     return None
 
@@ -160,7 +166,7 @@ def create_room_test(session: Session, site: Site, room_name: str, start_at: dat
         raise RoomTestError([f"no agent in room {room.name!r} was seen in the last "
                              f"{LIVE_WINDOW.seconds // 60} min: a room test needs running "
                              "agents"])
-    end = start_at + timedelta(seconds=duration_s)
+    end = start_at + timedelta(seconds=room_test_span_s(duration_s, len(directions)))
     clash = _overlapping(session, room, start_at, end)
     if clash is not None:
         raise RoomTestConflict(

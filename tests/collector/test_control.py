@@ -45,8 +45,9 @@ def test_pending_jobs_boundaries(client: TestClient, site_token: str, enrolled: 
     enrol(client, site_token, "Lab 2")
     now = T0
     later = add_job(engine, "Room 12", "room_test", now + timedelta(days=3))
-    running = add_job(engine, "Room 12", "room_test", now - timedelta(seconds=19.999))
-    add_job(engine, "Room 12", "room_test", now - timedelta(seconds=20))  # ends exactly now
+    # download 20 s + 2 s gap + upload 20 s: listed until the upload phase is over
+    running = add_job(engine, "Room 12", "room_test", now - timedelta(seconds=41.999))
+    add_job(engine, "Room 12", "room_test", now - timedelta(seconds=42))  # ends exactly now
     add_job(engine, "Lab 2", "room_test", now + timedelta(seconds=60))  # another room
     fresh = add_job(engine, "Room 12", "burst", now, 0, created_at=now - timedelta(minutes=10))
     add_job(engine, "Room 12", "burst", now, 0,
@@ -57,7 +58,7 @@ def test_pending_jobs_boundaries(client: TestClient, site_token: str, enrolled: 
     assert [j.job_id for j in jobs] == [running, fresh, later]
     first = jobs[0]
     assert first == WireJob(job_id=running, kind="room_test",
-                            start_at=now - timedelta(seconds=19.999), duration_s=20,
+                            start_at=now - timedelta(seconds=41.999), duration_s=20,
                             directions=["download", "upload"],
                             download_url="http://127.0.0.1:9/speed/download", upload_url=None,
                             streams=4, reason="room_test test")

@@ -142,6 +142,12 @@ def test_no_live_agent_and_overlaps_are_refused(session: Session, agents: list[s
     with pytest.raises(RoomTestConflict, match=f"already has room test {first.id}"):
         make_test(session, start_at=START + timedelta(seconds=19))
     make_test(session, start_at=START + timedelta(seconds=20))  # back to back is fine
+    # download 20 s, a 2 s gap, upload 20 s: the upload phase loads the link too
+    both = make_test(session, start_at=START + timedelta(minutes=5),
+                     directions=["download", "upload"])
+    with pytest.raises(RoomTestConflict, match=f"already has room test {both.id}"):
+        make_test(session, start_at=START + timedelta(minutes=5, seconds=41))
+    make_test(session, start_at=START + timedelta(minutes=5, seconds=42))
     with pytest.raises(UnknownJob, match="no room test 'nope'"):
         room_test_result(session, "nope", AFTER)
 
