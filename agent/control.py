@@ -5,10 +5,13 @@ timetable and salt, the room's pending jobs, the collector's time). The supervis
 with ``urllib.request`` (stdlib: the idle process must not hold an HTTP library).
 
 The clock offset is measured NTP-style from one exchange: the request leaves at agent time
-``t_send``, the answer arrives at ``t_recv`` and carries the collector's ``server_time``,
-read at some unknown moment in between. The best estimate puts that moment at the midpoint,
-so ``offset = server_time - (t_send + t_recv) / 2`` (collector clock minus agent clock) and
-the error is at most half the round trip: ``uncertainty = (t_recv - t_send) / 2``.
+``t_send`` and the collector receives it at ``received_at``; it answers at ``server_time``
+and the answer arrives at ``t_recv``. Then ``offset = ((received_at - t_send) +
+(server_time - t_recv)) / 2`` (collector clock minus agent clock), exact when the two
+network legs take equally long, and off by at most half the time on the network:
+``uncertainty = ((t_recv - t_send) - (server_time - received_at)) / 2``. The collector's
+own handling time (database work) drops out. An older collector sends no ``received_at``:
+then ``server_time`` is taken as read at the midpoint and the whole round trip counts.
 
 :func:`parse_control` and :func:`parse_job` are pure and name the bad field;
 :func:`poll` never raises into the agent's loop: a failure is a :class:`PollResult` with
@@ -44,16 +47,26 @@ class ControlError(ValueError):
     """A control answer that does not have the contract's shape; names the field."""
 
 
-def clock_offset(t_send: float, t_recv: float, server_time: datetime | float
-                 ) -> tuple[float, float]:
+def clock_offset(t_send: float, t_recv: float, server_time: datetime | float,
+                 received_at: datetime | float | None = None) -> tuple[float, float]:
     """(collector clock minus agent clock, uncertainty), both in seconds.
 
     ``t_send`` and ``t_recv`` are agent wall-clock times (epoch seconds) around the
-    request; ``server_time`` is the collector's time in the answer."""
+    request; ``received_at`` and ``server_time`` the collector's when it received the
+    poll and when it answered (without ``received_at``: both are ``server_time``)."""
     if t_recv < t_send:
         raise ValueError(f"t_recv {t_recv!r} is before t_send {t_send!r}")
-    server = server_time.timestamp() if isinstance(server_time, datetime) else server_time
-    return server - (t_send + t_recv) / 2.0, (t_recv - t_send) / 2.0
+    answered = _epoch(server_time)
+    received = answered if received_at is None else _epoch(received_at)
+    if answered < received:
+        raise ValueError(f"server_time {answered!r} is before received_at {received!r}")
+    handling = answered - received
+    offset = ((received - t_send) + (answered - t_recv)) / 2.0
+    return offset, max(0.0, (t_recv - t_send) - handling) / 2.0
+
+
+def _epoch(when: datetime | float) -> float:
+    return when.timestamp() if isinstance(when, datetime) else when
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -142,7 +155,9 @@ def parse_control(data: Any) -> AgentControl:
         site=_str(control, "site", where), room=_str(control, "room", where),
         site_salt=_str(control, "site_salt", where), timetable=timetable,
         jobs=[parse_job(j, f"{where}.jobs[{i}]") for i, j in enumerate(jobs)],
-        poll_interval_s=_number(control, "poll_interval_s", where, minimum=1.0))
+        poll_interval_s=_number(control, "poll_interval_s", where, minimum=1.0),
+        received_at=(_time(control, "received_at", where)
+                     if control.get("received_at") is not None else None))
 
 
 # -- the poll -------------------------------------------------------------------------------
@@ -207,5 +222,6 @@ def poll(cfg: AgentConfig, offset_s: float | None = None, *,
         control = parse_control(raw)
     except ValueError as exc:  # bad JSON or ControlError
         return PollResult(error=f"collector sent a control answer the agent cannot use: {exc}")
-    offset, uncertainty = clock_offset(t_send, t_recv, control.server_time)
+    offset, uncertainty = clock_offset(t_send, t_recv, control.server_time,
+                                       control.received_at)
     return PollResult(control=control, raw=raw, offset_s=offset, uncertainty_s=uncertainty)

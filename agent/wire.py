@@ -160,6 +160,9 @@ class AgentControl:
     """The site's timetable document (:mod:`agent.timetable` format), None if not set."""
     jobs: list[Job]
     poll_interval_s: float
+    received_at: datetime | None = None
+    """When the collector received the poll (``server_time`` is when it answered): with
+    both, the agent's clock estimate excludes the collector's handling time (NTP)."""
 
 
 @dataclass

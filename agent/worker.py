@@ -42,12 +42,10 @@ from typing import Any
 
 from agent import __version__
 from agent.config import AgentConfig, ConfigError, load_config, spool_path
-from agent.control import BURST_PROBES, ControlError, parse_job
 from agent.probes import BY_NAME
 from agent.probes.results import ResultBuilder
 from agent.runner import run_probes
 from agent.spool import Spool
-from agent.state import load_state, state_path
 from agent.uploader import UploadOutcome
 from agent.wire import ROOM_TEST_PHASE_GAP_S, Job, ProbeResult, Report, Trigger
 
@@ -244,6 +242,10 @@ def request_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Wor
                      f"(known: {', '.join(BY_NAME)})")
     job = None
     if args.job is not None:
+        # imported here: agent.control loads urllib.request and ssl, which a scheduled
+        # run of the light probes does not need (see benchmarks/footprint.py)
+        from agent.control import BURST_PROBES, ControlError, parse_job
+
         try:
             job = parse_job(json.loads(args.job))
         except (ValueError, ControlError) as exc:
@@ -264,6 +266,8 @@ def request_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Wor
 def salt_from_state(spool_root: Path) -> str:
     """The site salt of the last control answer: the service's config may be read-only
     (an agent enrolled before the collector handed salts out has none in it)."""
+    from agent.state import load_state, state_path  # loads agent.control: only when needed
+
     control = load_state(state_path(spool_root)).parsed_control()
     return control.site_salt if control else ""
 

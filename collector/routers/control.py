@@ -57,9 +57,11 @@ def agent_control(
     clock_offset: Annotated[str | None, Header(alias=OFFSET_HEADER)] = None,
 ) -> AgentControl:
     """The site's timetable and salt, the room's pending jobs, and the collector's time."""
+    received = utcnow()
     offset, version = parse_offset(clock_offset), parse_version(agent_version)
-    now = utcnow()
+    now = received
     record_poll(session, who.agent_id, now, version, offset)
     control = build_control(session, who, now)
-    # The time is read last, so a slow database does not skew the agent's clock estimate.
-    return dataclasses.replace(control, server_time=utcnow())
+    # Received and answered times, NTP style: the agent's clock estimate then excludes
+    # however long the database took.
+    return dataclasses.replace(control, received_at=received, server_time=utcnow())

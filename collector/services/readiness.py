@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
+from typing import Protocol
 
 from collector.services.capacity import RoomCapacityVerdict, room_capacity
 from collector.services.profiles import Profile, Requirement
@@ -61,10 +62,11 @@ from collector.services.room_tests import RoomCapacity
 from collector.services.rows import FailureRow, MeasurementRow
 
 __all__ = [
-    "DeviceValue", "Evidence", "PeriodValue", "ProfileVerdict", "RequirementVerdict",
-    "RoomVerdict", "Sample", "Status", "WindowResult", "evaluate", "evaluate_many",
-    "evaluate_requirement", "overall", "percentile", "requirement_samples", "statistic",
-    "target_host", "target_matches", "timetable_hint",
+    "DeviceValue", "Evidence", "PeriodValue", "PreparedSite", "ProfileVerdict",
+    "RequirementVerdict", "RoomVerdict", "Sample", "SampleSource", "Status", "WindowResult",
+    "evaluate", "evaluate_many", "evaluate_prepared", "evaluate_requirement", "overall",
+    "percentile", "requirement_samples", "statistic", "target_host", "target_matches",
+    "timetable_hint",
 ]
 
 FAILURE_REASONS = 3
@@ -112,12 +114,52 @@ class ProfileVerdict:
     """Per room, how many students of this product it carries (per-student needs only)."""
 
 
+class SampleSource(Protocol):
+    """Where requirements find their samples: rows in memory (:class:`_RowSamples`) or
+    cells the database grouped (:mod:`collector.services.sample_query`)."""
+
+    def matching_groups(self, req: Requirement) -> tuple[GroupKey, ...]:
+        """The (metric, stat, unit, target) groups ``req`` judges."""
+        ...
+
+    def partition(self, keys: tuple[GroupKey, ...]) -> Partition:
+        """The samples of those groups, split by cell."""
+        ...
+
+
+@dataclass(frozen=True)
+class _RowSamples:
+    index: SampleIndex
+
+    def matching_groups(self, req: Requirement) -> tuple[GroupKey, ...]:
+        return self.index.matching_groups(req)
+
+    def partition(self, keys: tuple[GroupKey, ...]) -> Partition:
+        return Partition(self.index.rows_of(keys))
+
+
+@dataclass(frozen=True)
+class PreparedSite:
+    """A site's measurements as the evaluation reads them, however they were gathered.
+
+    The same as :func:`evaluate_many` derives from rows: ``rooms`` and ``devices`` are
+    those of every row (any metric handed in, any stat, with or without a value), ``wifi``
+    the sample rows of :data:`WIFI_CONTEXT_METRICS` by metric (remediation reads their
+    ``room``, ``period``, ``stat`` and ``value``).
+    """
+
+    samples: SampleSource
+    wifi: Mapping[str, Sequence[MeasurementRow]]
+    rooms: frozenset[str]
+    devices: frozenset[str]
+
+
 @dataclass(frozen=True)
 class _Site:
     """What every requirement of one evaluation shares (across profiles too)."""
 
-    index: SampleIndex
-    wifi: Mapping[str, list[MeasurementRow]]
+    index: SampleSource
+    wifi: Mapping[str, Sequence[MeasurementRow]]
     """The Wi-Fi load rows remediation quotes."""
     failures: Sequence[FailureRow]
     rooms: frozenset[str]
@@ -132,7 +174,7 @@ class _Site:
         keys = self.index.matching_groups(req)
         part = self.partitions.get(keys)
         if part is None:
-            part = self.partitions[keys] = Partition(self.index.rows_of(keys))
+            part = self.partitions[keys] = self.index.partition(keys)
         return part
 
     def room_samples(self, req: Requirement) -> Mapping[str, RoomSamples]:
@@ -236,7 +278,7 @@ def overall(verdicts: Iterable[RequirementVerdict]) -> Status:
 def _site_of(rows: Sequence[MeasurementRow], failures: Sequence[FailureRow],
              capacities: Sequence[RoomCapacity], name: str) -> _Site:
     index = SampleIndex(rows)
-    return _Site(index, index.of_metrics(WIFI_CONTEXT_METRICS), failures,
+    return _Site(_RowSamples(index), index.of_metrics(WIFI_CONTEXT_METRICS), failures,
                  frozenset(map(_ROOM, rows)), frozenset(map(_AGENT, rows)), capacities, name)
 
 
@@ -278,4 +320,16 @@ def evaluate_many(profiles: Iterable[Profile],
     """:func:`evaluate` for several profiles on the same rows, grouping them once."""
     rows = rows if isinstance(rows, list) else list(rows)
     shared = _site_of(rows, list(failures), capacities, site)
+    return tuple(_evaluate(p, shared, now, class_size) for p in profiles)
+
+
+def evaluate_prepared(profiles: Iterable[Profile], prepared: PreparedSite,
+                      failures: Iterable[FailureRow], now: datetime, *,
+                      class_size: int | None = None,
+                      capacities: Sequence[RoomCapacity] = (),
+                      site: str = "SITE") -> tuple[ProfileVerdict, ...]:
+    """:func:`evaluate_many` on samples gathered elsewhere (the same verdicts as on the
+    rows they came from)."""
+    shared = _Site(prepared.samples, prepared.wifi, list(failures), prepared.rooms,
+                   prepared.devices, capacities, site)
     return tuple(_evaluate(p, shared, now, class_size) for p in profiles)

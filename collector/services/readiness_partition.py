@@ -51,8 +51,21 @@ class Partition:
             cell = _CELL(r)
             values[cell].append(r.value)  # type: ignore[arg-type]
             times[cell].append(r.time)
-        self.values = dict(values)
-        self.spans = {cell: (min(ts), max(ts)) for cell, ts in times.items()}
+        self._set_cells(dict(values), {cell: (min(ts), max(ts)) for cell, ts in times.items()})
+
+    @classmethod
+    def from_cells(cls, values: dict[Cell, list[float]],
+                   spans: dict[Cell, tuple[datetime, datetime]]) -> Partition:
+        """A partition of cells grouped elsewhere (e.g. by the database): each cell's
+        values (any order) and (first, last) time. The same as from the cells' rows."""
+        part = cls.__new__(cls)
+        part._set_cells(values, spans)
+        return part
+
+    def _set_cells(self, values: dict[Cell, list[float]],
+                   spans: dict[Cell, tuple[datetime, datetime]]) -> None:
+        self.values = values
+        self.spans = spans
         self.counts: dict[bool | None, int] = defaultdict(int)
         for (tag, *_rest), own in self.values.items():
             self.counts[tag] += len(own)

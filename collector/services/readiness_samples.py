@@ -160,6 +160,12 @@ GroupKey = tuple[str, str, str, str | None]
 """(metric, stat, unit, target)"""
 
 
+def group_matches(key: GroupKey, req: Requirement) -> bool:
+    """Whether ``req`` judges the rows of group ``key``."""
+    return (key[0] == req.metric and key[1] == req.stat and key[2] == req.unit
+            and target_matches(key[3], req.targets))
+
+
 class SampleIndex:
     """Rows that can be samples, grouped once by (metric, stat, unit, target).
 
@@ -177,9 +183,7 @@ class SampleIndex:
     def matching_groups(self, req: Requirement) -> tuple[GroupKey, ...]:
         """The groups whose rows ``req`` judges: requirements with the same groups judge
         the same samples, whatever their target patterns."""
-        return tuple(key for key in self.groups
-                     if key[0] == req.metric and key[1] == req.stat and key[2] == req.unit
-                     and target_matches(key[3], req.targets))
+        return tuple(key for key in self.groups if group_matches(key, req))
 
     def rows_of(self, keys: Iterable[GroupKey]) -> list[MeasurementRow]:
         out: list[MeasurementRow] = []

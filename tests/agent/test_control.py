@@ -35,6 +35,16 @@ def test_clock_offset_is_the_midpoint_estimate():
     assert clock_offset(1_800_000_000.0, 1_800_000_001.0, server) == (1.5, 0.5)
 
 
+def test_clock_offset_leaves_out_the_collectors_handling_time():
+    # the collector is 30 s ahead; each network leg takes 0.1 s; the database takes 2 s
+    offset, uncertainty = clock_offset(1000.0, 1002.2, 1032.1, received_at=1030.1)
+    assert offset == pytest.approx(30.0) and uncertainty == pytest.approx(0.1)
+    # without received_at the 2 s of handling would be mistaken for network time
+    assert clock_offset(1000.0, 1002.2, 1032.1) == pytest.approx((30.999999, 1.1), abs=1e-5)
+    with pytest.raises(ValueError, match="server_time 9.0 is before received_at 10.0"):
+        clock_offset(0.0, 20.0, 9.0, received_at=10.0)
+
+
 def test_clock_offset_refuses_time_running_backwards():
     with pytest.raises(ValueError, match="t_recv 9.0 is before t_send 10.0"):
         clock_offset(10.0, 9.0, 10.0)

@@ -76,6 +76,8 @@ def test_control_answers_timetable_salt_and_only_this_rooms_jobs(
         salt = session.exec(select(Site).where(Site.name == SITE)).one().salt
     server_time = datetime.fromisoformat(body["server_time"])
     assert abs((server_time - utcnow()).total_seconds()) < 5
+    received = datetime.fromisoformat(body["received_at"])
+    assert received <= server_time  # NTP style: handling time between the two
     assert {k: body[k] for k in ("site", "room", "site_salt", "timetable", "jobs",
                                  "poll_interval_s")} == {
         "site": SITE, "room": "Room 12", "site_salt": salt, "timetable": None, "jobs": [],
