@@ -18,9 +18,12 @@ commands:
   agent enroll|once|run     the classroom agent (run: the lesson-aware service)
   agent install|uninstall   register the agent as a service (systemd, launchd, Windows)
   flag [--note TEXT]        report a problem in this room now; this PC measures at once
-  probe latency|bandwidth   run one probe by hand and print what it measured
-  collector serve|create-site
-  report --site NAME        readiness verdicts for a site
+  probe latency|bandwidth|path|device|load|wifi
+                            run one probe by hand and print what it measured
+  collector serve|create-site|admin-user|timetable|room-test|share|notify|...
+                            run and administer the collector ('collector --help')
+  report --site NAME        readiness verdicts for a site (text|json|html|csv)
+  report verify FILE        check a signed report downloaded from a share link
   export --site NAME        raw measurements (csv|json)
   profiles add FILE|list    requirement profiles: add a supplier's, list them
   campaign create|list      named assessments of a site (profiles, time window)

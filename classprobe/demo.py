@@ -4,7 +4,9 @@
 2. creates a site and enrols a local agent into a room with the site's token;
 3. runs a few agent cycles (``classprobe agent once``): device, latency to the supplier
    endpoints and to the collector, bandwidth against the collector's speed-test endpoints;
-4. prints the readiness report and the URL of its web page, and keeps the collector up
+4. makes a web login ``demo-admin`` with a new random password, printed once (the report
+   pages need a login);
+5. prints the readiness report and the URL of its web page, and keeps the collector up
    until Ctrl-C (``--exit`` stops it at once).
 
 Every step is the same CLI a technician would type, run as a subprocess, so the demo
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,6 +33,7 @@ from pathlib import Path
 from agent.config import load_config, save_config
 
 DEFAULT_TARGETS = ("https://teams.microsoft.com/",)
+DEMO_ADMIN = "demo-admin"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,9 +81,10 @@ def _free_port(host: str) -> int:
         return port
 
 
-def _classprobe(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _classprobe(*args: str, check: bool = True,
+                stdin_text: str | None = None) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "classprobe.cli", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, input=stdin_text)
     if check and out.returncode != 0:
         raise SystemExit(
             f"demo: `classprobe {' '.join(args)}` failed "
@@ -110,6 +115,18 @@ def _site_token(site: str, db: str) -> str:
         created = _classprobe("collector", "new-token", site, "--json", "--db", db)
     token: str = json.loads(created.stdout)["token"]
     return token
+
+
+def _demo_admin(db: str) -> str:
+    """Make (or, from an earlier demo, reset) the login ``demo-admin``; return its new
+    random password."""
+    password = secrets.token_urlsafe(15)
+    args = (DEMO_ADMIN, "--password-stdin", "--db", db)
+    created = _classprobe("collector", "admin-user", "create", *args, check=False,
+                          stdin_text=password + "\n")
+    if created.returncode != 0:
+        _classprobe("collector", "admin-user", "password", *args, stdin_text=password + "\n")
+    return password
 
 
 def _configure_agent(config: Path, url: str, token: str, room: str, targets: list[str]) -> None:
@@ -188,7 +205,11 @@ def main(argv: list[str]) -> int:
             print(out.stdout.rstrip())
         print("\n-- readiness --")
         print(_classprobe("report", "--site", args.site, "--db", db).stdout.rstrip())
+        password = _demo_admin(db)
         print(f"\nreport page: {url}/sites/{args.site}/report")
+        print(f"  log in as: {DEMO_ADMIN}")
+        print(f"  password:  {password}  (new for this run; make your own login with "
+              "`classprobe collector admin-user create NAME`)")
         print(f"raw data:    classprobe export --site {args.site} --db {db}")
         if not args.exit:
             print("\ncollector running; press Ctrl-C to stop", flush=True)

@@ -7,24 +7,31 @@ for speed tests are made inside the factory and kept on ``app.state``.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from collector.db import init_db, make_engine
 from collector.errors import install_error_handlers
+from collector.render import STATIC
 from collector.routers import (
+    auth,
     campaigns,
     control,
     enrol,
     flags,
     fleet,
+    metrics,
     pages,
     profiles,
     reports,
     room_tests,
+    share,
     sites,
     speed,
     speedtest_mini,
     timetable,
+    ui,
 )
+from collector.services.notify_loop import notify_lifespan
 from collector.services.profiles import load_profiles
 from collector.settings import Settings
 from collector.streaming import new_random_block
@@ -33,8 +40,12 @@ ROUTERS = (enrol.router, reports.router,
            profiles.router,  # before sites.router, whose older GET /api/v1/profiles it replaces
            sites.router, speed.router, speedtest_mini.router,
            pages.router,
+           auth.router,  # /login, /logout (collector.web_auth: admin sessions)
            timetable.router, control.router, fleet.router,
-           room_tests.router, flags.router, campaigns.router)
+           room_tests.router, flags.router, campaigns.router,
+           metrics.router,  # /metrics (Prometheus)
+           share.router,  # /share/{token}, signed reports, /sites/{site}/share
+           ui.router)  # site, room (timeline), device and compare pages
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Stores classroom measurements, judges them against requirement profiles, "
                 "and serves as an on-net speed-test server.",
         version="0.1.0",
+        lifespan=notify_lifespan,  # notifications: detect + deliver every interval
     )
     engine = make_engine(settings.resolved_database_url())
     init_db(engine)
@@ -54,4 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")  # uPlot, CSS, JS
     return app

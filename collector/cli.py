@@ -12,7 +12,15 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from collector import cli_campaigns, cli_profiles, cli_rooms, cli_timetable
+from collector import (
+    cli_campaigns,
+    cli_notify,
+    cli_profiles,
+    cli_rooms,
+    cli_share,
+    cli_timetable,
+    cli_users,
+)
 from collector.cli_common import CliError, command, open_session, print_json, settings_of
 from collector.models import utcnow
 from collector.services import sites as site_service
@@ -110,18 +118,21 @@ def _report_text(report: SiteReport) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from collector.services.report_provenance import provenance_for
+
     with open_session(args) as session:
         try:
             report = readiness_report(session, args.site, args.profile, args.campaign,
                                       utcnow())
         except (CampaignError, ProfileError) as exc:
             raise CliError(str(exc)) from exc
+        provenance = provenance_for(session, report) if args.format == "html" else None
     if args.format == "json":
         print_json(report_dict(report))
     elif args.format == "html":
         from collector.render import render_site_report
 
-        print(render_site_report(report))
+        print(render_site_report(report, provenance))
     elif args.format == "csv":
         sys.stdout.write(report_csv(report))
     else:
@@ -169,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("--json", action="store_true")
     cli_timetable.register(sub)
     cli_rooms.register(sub)
+    cli_users.register(sub)
+    cli_notify.register(sub)
+    cli_share.register(sub)
     cli_profiles.register(commands)
     cli_campaigns.register(commands)
 
@@ -185,7 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["report", "verify"]:  # needs no database; `report --site S` is unchanged
+        return cli_share.verify_main(argv[2:])
+    args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -108,7 +108,13 @@ class Measurement(SQLModel, table=True):
     __table_args__ = (
         Index("ix_measurement_site_metric_time", "site_id", "metric", "time"),
         Index("ix_measurement_site_time", "site_id", "time"),
+        Index("ix_measurement_site_metric_stat_target", "site_id", "metric", "stat", "target",
+              "time", postgresql_include=["unit", "in_lesson", "agent_id", "room_id", "period",
+                                          "value", "report_pk"]),
     )
+    """The last serves readiness (:mod:`collector.services.sample_query`): the distinct
+    targets of a (metric, stat) by a loose index scan, and on PostgreSQL the samples of the
+    matching groups by an index-only scan (the included columns: no heap visits)."""
 
     id: int | None = Field(default=None, primary_key=True)
     report_pk: int = Field(foreign_key="report.id", index=True)
@@ -221,3 +227,100 @@ class StoredProfile(SQLModel, table=True):
     version: str = Field(max_length=50)
     document: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ServerSecret(SQLModel, table=True):
+    """A random server secret made once and shared by every collector process
+    (:func:`collector.services.secrets.server_secret`); ``value`` is base64."""
+
+    name: str = Field(primary_key=True, max_length=50)
+    value: str = Field(max_length=10000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AdminUser(SQLModel, table=True):
+    """A person who may log in to the web pages; ``password_hash`` is
+    ``scrypt$n$r$p$salt_b64$hash_b64`` (:mod:`collector.services.users`), never the password."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=100)
+    password_hash: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    disabled: bool = False
+
+
+class AdminLogin(SQLModel, table=True):
+    """One logged-in browser session: its random id is in the signed cookie and only its
+    SHA-256 is kept here, so logout and disabling a user end it on the next request."""
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="adminuser.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class NotifyTarget(SQLModel, table=True):
+    """Where a site's notifications go (:mod:`collector.services.notify`): a webhook URL
+    (each POST signed with ``secret``) or an e-mail address; ``events`` is the comma list
+    of the events it wants (verdict_changed, agent_silent, flag_raised)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    kind: str = Field(max_length=10)  # webhook | email
+    url_or_address: str = Field(max_length=2000)
+    secret: str = Field(default="", max_length=200)
+    events: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    disabled: bool = False
+
+
+class Notification(SQLModel, table=True):
+    """The outbox (:mod:`collector.services.delivery`): pending while ``next_attempt_at``
+    is set and ``delivered_at`` is not; given up when neither is set (``last_error`` says
+    why)."""
+
+    __table_args__ = (Index("ix_notification_due", "delivered_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    target_id: int = Field(foreign_key="notifytarget.id", index=True)
+    event: str = Field(max_length=20)
+    payload: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=1000)
+
+
+class VerdictState(SQLModel, table=True):
+    """A profile's last seen overall verdict in a site, to notice when it changes."""
+
+    site_id: int = Field(foreign_key="site.id", primary_key=True)
+    profile_id: str = Field(primary_key=True, max_length=100)
+    status: str = Field(max_length=10)
+    changed_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SilentAgent(SQLModel, table=True):
+    """An agent already reported silent: one silence, one notification. The row goes when
+    the agent is seen again."""
+
+    agent_id: str = Field(foreign_key="agent.id", primary_key=True, max_length=36)
+    reported_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ShareLink(SQLModel, table=True):
+    """A read-only link for a supplier to one site + profile (+ campaign) report, until
+    ``expires_at`` or until revoked. Its token is stored only as its SHA-256
+    (:mod:`collector.services.share`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    profile_id: str = Field(max_length=100)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked: bool = False
+    created_by: str = Field(default="", max_length=100)
+    """Who made it: the admin user's name, or "cli"."""

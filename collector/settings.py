@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1 << 20
@@ -29,6 +29,23 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=GIB, gt=0, description="speed-test upload cap")
     public_url: str = Field(default="", description="the collector's address as classroom PCs "
                             "and phones reach it (room links and their QR codes)")
+    secret_key: SecretStr | None = Field(
+        default=None, description="signs admin session cookies; default: a random key made "
+        "once and kept in the database, so every collector process on it agrees")
+    notify_interval_s: float = Field(
+        default=60.0, ge=0, description="how often the collector looks for verdict changes "
+        "and silent agents and sends due notifications; 0 = never (no background loop)")
+    smtp_host: str = Field(default="", description="mail relay for e-mail notifications; "
+                           "unset = e-mail targets fail with 'SMTP not configured'")
+    smtp_port: int = Field(default=25, gt=0, lt=65536)
+    smtp_from: str = Field(default="", description="From address of notification e-mail")
+    smtp_starttls: bool = Field(default=True, description="upgrade the SMTP connection "
+                                "with STARTTLS before sending (or logging in)")
+    smtp_user: str = Field(default="", description="SMTP login (optional)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="when set, GET /metrics needs 'Authorization: Bearer "
+        "<token>'; unset or empty = open (the collector binds 127.0.0.1 by default)")
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the SQLite file inside ``data_dir``."""

@@ -16,6 +16,7 @@ from collector.services.campaigns import UnknownCampaign
 from collector.services.export import to_csv, to_json_list
 from collector.services.queries import measurement_rows
 from collector.services.report_formats import report_csv, report_text
+from collector.services.report_provenance import provenance_for
 from collector.services.site_report import UnknownProfile, readiness_report, report_dict
 from collector.services.sites import UnknownSite, get_site, list_sites
 
@@ -55,7 +56,7 @@ def readiness(session: SessionDep, site: str, profile: str | None = None,
     except (UnknownSite, UnknownProfile, UnknownCampaign) as exc:
         raise Problem(404, str(exc)) from exc
     if format == "html":
-        return HTMLResponse(render_site_report(report))
+        return HTMLResponse(render_site_report(report, provenance_for(session, report)))
     if format == "csv":
         return PlainTextResponse(report_csv(report), media_type="text/csv",
                                  headers=_download_name(site, "readiness.csv"))

@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from collector.models import Flag, Job, Room, Site
 from collector.security import new_secret
+from collector.services.notify import enqueue_flag
 from collector.services.room_tests import find_room
 from collector.services.sites import SiteError
 from collector.services.timetables import load_document
@@ -111,6 +112,7 @@ def raise_flag(session: Session, site_id: int, room_id: int, note: str, source: 
         session.add(burst)
     flag.job_id = burst.id
     session.add(flag)
+    enqueue_flag(session, flag)  # notifications: flag_raised, in this transaction
     session.commit()
     session.refresh(flag)
     session.refresh(burst)

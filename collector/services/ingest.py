@@ -29,6 +29,7 @@ from agent.wire import IngestResponse, Report, ReportBatch
 from collector.models import Agent, Job, Measurement, ProbeRun
 from collector.models import Report as ReportRow
 from collector.services.enrolment import AgentIdentity
+from collector.services.metrics import count_ingest
 from collector.services.timetables import load_timetable
 
 ATTEMPTS = 3
@@ -146,9 +147,12 @@ def store_batch(engine: Engine, who: AgentIdentity, batch: ReportBatch,
     for attempt in range(1, ATTEMPTS + 1):
         with Session(engine) as session:
             try:
-                return _store_once(session, who, batch, now)
+                response = _store_once(session, who, batch, now)
             except IntegrityError:
                 session.rollback()
                 if attempt == ATTEMPTS:
                     raise
+                continue
+        count_ingest(engine, batch, response)  # committed: the /metrics counters
+        return response
     raise AssertionError("unreachable")

@@ -2,43 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from collector.models import Agent, Measurement, ProbeRun, Report, Room, Site
 from collector.services.rows import FailureRow, LatestRun, MeasurementRow
 
 MAX_FAILURES = 2000
+YIELD_PER = 20_000
 
 
 def measurement_rows(session: Session, site: Site, metrics: Iterable[str] | None = None,
                      since: datetime | None = None,
                      until: datetime | None = None) -> list[MeasurementRow]:
     """The site's measurements, oldest first; only ``metrics`` when given, and only
-    those in ``[since, until)`` when either bound is given."""
+    those in ``[since, until)`` when either bound is given.
+
+    Selects columns, not ORM objects (a third of the time per row); the evaluation's
+    faster path is :func:`collector.services.sample_query.prepared_site`.
+    """
+    m = Measurement.__table__.c  # type: ignore[attr-defined]
     query = (
-        select(Measurement, Room.name, Report)
-        .join(Room, col(Room.id) == Measurement.room_id)
-        .join(Report, col(Report.id) == Measurement.report_pk)
-        .where(Measurement.site_id == site.id)
-        .order_by(col(Measurement.time), col(Measurement.id))
+        sa_select(m.time, m.agent_id, col(Room.name), m.probe, m.target, m.metric, m.value,
+               m.unit, m.method, col(Report.report_id), m.stat, m.samples, m.text, m.period,
+               m.in_lesson, col(Report.trigger), col(Report.job_id))
+        .join(Room, col(Room.id) == m.room_id)
+        .join(Report, col(Report.id) == m.report_pk)
+        .where(m.site_id == site.id)
+        .order_by(m.time, m.id)
     )
     if metrics is not None:
-        query = query.where(col(Measurement.metric).in_(list(metrics)))
+        query = query.where(m.metric.in_(list(metrics)))
     if since is not None:
-        query = query.where(col(Measurement.time) >= since)
+        query = query.where(m.time >= since)
     if until is not None:
-        query = query.where(col(Measurement.time) < until)
-    return [
-        MeasurementRow(time=m.time, agent_id=m.agent_id, room=room, probe=m.probe,
-                       target=m.target, metric=m.metric, value=m.value, unit=m.unit,
-                       method=m.method, report_id=report.report_id, stat=m.stat,
-                       samples=m.samples, text=m.text, period=m.period, in_lesson=m.in_lesson,
-                       trigger=report.trigger, job_id=report.job_id)
-        for m, room, report in session.exec(query).all()
-    ]
+        query = query.where(m.time < until)
+    return [MeasurementRow(*row) for row in
+            session.connection().execute(query.execution_options(yield_per=YIELD_PER))]
 
 
 def failure_rows(session: Session, site: Site, limit: int = MAX_FAILURES) -> list[FailureRow]:
@@ -79,21 +82,31 @@ def latest_runs(session: Session, site: Site) -> list[LatestRun]:
         .join(Room, col(Room.id) == Agent.room_id)
         .order_by(col(Room.name), col(Report.agent_id))
     ).all()
+    pks = [report.id for report, _room in reports]
+    runs: dict[int, list[ProbeRun]] = {}
+    by_run: dict[int | None, list[tuple[str, float | str | None, str, str, str]]] = {}
+    m = Measurement.__table__.c  # type: ignore[attr-defined]
+    for chunk in _chunks(pks):
+        for run in session.exec(select(ProbeRun).where(col(ProbeRun.report_pk).in_(chunk))
+                                .order_by(col(ProbeRun.id))):
+            runs.setdefault(run.report_pk, []).append(run)
+        values = (sa_select(m.probe_run_id, m.metric, m.value, m.text, m.unit, m.stat, m.method)
+                  .where(m.report_pk.in_(chunk), m.stat.in_(["value", "p50"])).order_by(m.id))
+        for run_id, metric, value, text, unit, stat, method in \
+                session.connection().execute(values):
+            by_run.setdefault(run_id, []).append(
+                (metric, value if text is None else text, unit, stat, method))
     out: list[LatestRun] = []
     for report, room in reports:
-        runs = session.exec(select(ProbeRun).where(ProbeRun.report_pk == report.id)
-                            .order_by(col(ProbeRun.id))).all()
-        values = session.exec(
-            select(Measurement).where(Measurement.report_pk == report.id,
-                                      col(Measurement.stat).in_(["value", "p50"]))
-            .order_by(col(Measurement.id))).all()
-        by_run: dict[int | None, list[Measurement]] = {}
-        for m in values:
-            by_run.setdefault(m.probe_run_id, []).append(m)
-        for run in runs:
+        for run in runs.get(report.id or 0, []):
             out.append(LatestRun(
                 time=report.created_at, agent_id=report.agent_id, room=room, probe=run.probe,
                 target=run.target, status=run.status, reason=run.reason or "",
-                values=tuple((m.metric, m.value if m.text is None else m.text, m.unit, m.stat,
-                              m.method) for m in by_run.get(run.id, []))))
+                values=tuple(by_run.get(run.id, []))))
     return out
+
+
+def _chunks(ids: list[int | None], size: int = 500) -> Iterator[list[int | None]]:
+    """Id lists short enough for any backend's ``IN (...)``."""
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]

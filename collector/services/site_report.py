@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlmodel import Session, col, select
 
@@ -21,11 +21,12 @@ from collector.services.capacity import RoomCapacityVerdict, combined_capacity, 
 from collector.services.fleet import Fleet, fleet_dict, fleet_of
 from collector.services.profiles import Profile, profile_registry
 from collector.services.queries import failure_rows, latest_runs, measurement_rows
-from collector.services.readiness import ProfileVerdict, evaluate_many
+from collector.services.readiness import ProfileVerdict, evaluate_many, evaluate_prepared
 from collector.services.readiness_json import capacity_dict, verdict_dict
 from collector.services.remediation import WIFI_CONTEXT_METRICS
 from collector.services.room_tests import RoomCapacity, latest_room_capacity
 from collector.services.rows import FailureRow, LatestRun, MeasurementRow
+from collector.services.sample_query import prepared_site, sample_rows
 from collector.services.sites import AgentInfo, SiteError, agents_of, get_site
 
 
@@ -79,23 +80,56 @@ def _in_window(failures: Sequence[FailureRow], campaign: Campaign | None) -> lis
     return [f for f in failures if campaign.start_at <= f.time < campaign.end_at]
 
 
-def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
-                      now: datetime, campaign: Campaign | None = None) -> SiteReport:
-    profiles = list(profiles)
+def _verdicts_from_rows(session: Session, site: Site, profiles: list[Profile],
+                        now: datetime, campaign: Campaign | None,
+                        failures: list[FailureRow], capacity: tuple[RoomCapacity, ...],
+                        with_needs: list[Profile],
+                        ) -> tuple[tuple[ProfileVerdict, ...], list[RoomCapacityVerdict]]:
+    """Every row in Python (:func:`measurement_rows`): the reference the fast path matches."""
     metrics = report_metrics(profiles)
-    rows: list[MeasurementRow]
-    if campaign is None:
-        rows = measurement_rows(session, site, metrics)
-        capacity = room_capacities(session, site, now)
-    else:
-        rows = campaign_rows(session, campaign, metrics)
-        capacity = room_capacities(session, site, min(now, campaign.end_at), campaign.start_at)
-    failures = _in_window(failure_rows(session, site), campaign)
+    rows: list[MeasurementRow] = measurement_rows(session, site, metrics) \
+        if campaign is None else campaign_rows(session, campaign, metrics)
     verdicts = evaluate_many(profiles, rows, failures, now, capacities=capacity,
                              site=site.name)
+    combined = combined_capacity(with_needs, capacity, rows, site=site.name) \
+        if len(with_needs) > 1 else []
+    return verdicts, combined
+
+
+def _verdicts_from_samples(session: Session, site: Site, profiles: list[Profile],
+                           now: datetime, campaign: Campaign | None,
+                           failures: list[FailureRow], capacity: tuple[RoomCapacity, ...],
+                           with_needs: list[Profile],
+                           ) -> tuple[tuple[ProfileVerdict, ...], list[RoomCapacityVerdict]]:
+    """Only the samples, grouped by the database where it can (:mod:`sample_query`)."""
+    since, until = (None, None) if campaign is None else (campaign.start_at, campaign.end_at)
+    prepared = prepared_site(session, site, profiles, report_metrics(profiles), since, until)
+    verdicts = evaluate_prepared(profiles, prepared, failures, now, capacities=capacity,
+                                 site=site.name)
+    combined: list[RoomCapacityVerdict] = []
+    if len(with_needs) > 1:
+        needed = {m for p in with_needs for m in per_student_needs(p)}
+        rows = sample_rows(session, site, needed, since, until)
+        combined = combined_capacity(with_needs, capacity,
+                                     cast("list[MeasurementRow]", rows), site=site.name)
+    return verdicts, combined
+
+
+def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
+                      now: datetime, campaign: Campaign | None = None, *,
+                      fast: bool = True) -> SiteReport:
+    """``fast``: fetch only the samples (:mod:`sample_query`); else every row."""
+    profiles = list(profiles)
+    if campaign is None:
+        capacity = room_capacities(session, site, now)
+    else:
+        capacity = room_capacities(session, site, min(now, campaign.end_at), campaign.start_at)
+    failures = _in_window(failure_rows(session, site), campaign)
     with_needs = [p for p in profiles if per_student_needs(p)]
-    combined = tuple(combined_capacity(with_needs, capacity, rows, site=site.name)) \
-        if len(with_needs) > 1 else ()
+    judge = _verdicts_from_samples if fast else _verdicts_from_rows
+    verdicts, combined_rooms = judge(session, site, profiles, now, campaign, failures, capacity,
+                                     with_needs)
+    combined = tuple(combined_rooms)
     info = None if campaign is None else CampaignInfo(
         campaign.name, campaign.start_at, campaign.end_at, campaign_profiles(campaign),
         campaign.note)
@@ -124,7 +158,8 @@ def choose_profiles(registry: Mapping[str, Profile], profile_id: str | None,
 
 
 def readiness_report(session: Session, site_name: str, profile_id: str | None,
-                     campaign_name: str | None, now: datetime) -> SiteReport:
+                     campaign_name: str | None, now: datetime, *,
+                     fast: bool = True) -> SiteReport:
     """The report ``classprobe report`` and the readiness endpoint show.
 
     Raises :class:`collector.services.sites.UnknownSite`, :class:`UnknownProfile` or
@@ -133,7 +168,7 @@ def readiness_report(session: Session, site_name: str, profile_id: str | None,
     site = get_site(session, site_name)
     campaign = get_campaign(session, site, campaign_name) if campaign_name else None
     chosen = choose_profiles(profile_registry(session), profile_id, campaign)
-    return build_site_report(session, site, chosen, now, campaign)
+    return build_site_report(session, site, chosen, now, campaign, fast=fast)
 
 
 def report_dict(report: SiteReport) -> dict[str, Any]:

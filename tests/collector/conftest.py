@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -137,3 +138,71 @@ def set_always_in_lesson(engine: Engine, site: str = SITE) -> None:
 
     with Session(engine) as session:
         set_timetable(session, get_site(session, site), ALWAYS_IN_LESSON, datetime.now(UTC))
+
+
+# --- admin web login (collector.web_auth) ---------------------------------------------
+
+ADMIN_USER = "test-admin"
+ADMIN_PASSWORD = "test password 0123"
+
+
+def login(client: TestClient, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD,
+          next_path: str = "/") -> httpx.Response:
+    """Log ``client`` in through the real ``/login`` form; returns the POST's response."""
+    import re
+
+    page = client.get("/login", params={"next": next_path})
+    assert page.status_code == 200, page.text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, "the login form has no csrf_token field"
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": found.group(1), "next": next_path},
+                       follow_redirects=False)
+
+
+def csrf_token(client: TestClient) -> str:
+    """The CSRF token in ``client``'s session cookie: what ``{{ csrf_input(session) }}``
+    puts in forms (send it as the ``csrf_token`` form field)."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    from collector.web_auth import COOKIE
+
+    raw = client.cookies.get(COOKIE)
+    assert raw, "no session cookie: log in first"
+    _valid, payload = URLSafeTimedSerializer(b"unused").loads_unsafe(raw)
+    assert isinstance(payload, dict) and isinstance(payload.get("c"), str), payload
+    return str(payload["c"])
+
+
+@pytest.fixture
+def admin_user(engine: Engine) -> str:
+    """An administrator account (:data:`ADMIN_USER` / :data:`ADMIN_PASSWORD`)."""
+    from collector.services.users import create_user
+
+    with Session(engine) as session:
+        create_user(session, ADMIN_USER, ADMIN_PASSWORD)
+    return ADMIN_USER
+
+
+@pytest.fixture
+def admin_client(app: FastAPI, client: TestClient, admin_user: str) -> Iterator[TestClient]:
+    """A second client of the same app (started by ``client``), logged in as an admin
+    through the real login form; ``client`` itself stays logged out."""
+    admin = TestClient(app)
+    resp = login(admin)
+    assert resp.status_code == 303, resp.text
+    yield admin
+    admin.close()
+
+
+@pytest.fixture
+def admin_cookies(admin_client: TestClient) -> dict[str, str]:
+    """The logged-in admin's cookies (``{"classprobe_session": ...}``), e.g. for another
+    HTTP client or a browser."""
+    return {name: value for name, value in admin_client.cookies.items()}
+
+
+@pytest.fixture
+def admin_csrf(admin_client: TestClient) -> str:
+    """The logged-in admin's CSRF token, for POST forms sent with ``admin_client``."""
+    return csrf_token(admin_client)

@@ -101,6 +101,7 @@ def test_enrol_report_export_revoke_flow(capsys: pytest.CaptureFixture[str], db:
     code, out, _ = run(capsys, "report", "--site", "Hill School", "--format", "html",
                        "--db", db)
     assert code == 0 and out.startswith("<!doctype html>") and "status-pass" in out
+    assert "Methods used" in out and "tcp" in out  # the printable report states its methods
 
     code, out, _ = run(capsys, "export", "--site", "Hill School", "--db", db)
     table = list(csv.reader(io.StringIO(out)))

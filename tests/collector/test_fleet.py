@@ -138,10 +138,10 @@ def test_fleet_api(client: TestClient, site_token: str, enrolled: Enrolled,
     assert (missing.status_code, missing.json()["detail"]) == (404, "unknown site 'Nowhere'")
 
 
-def test_site_page_has_a_fleet_health_table(client: TestClient, site_token: str,
-                                            engine: Engine) -> None:
+def test_site_page_has_a_fleet_health_table(client: TestClient, admin_client: TestClient,
+                                            site_token: str, engine: Engine) -> None:
     _fleet_site(client, site_token, engine)
-    page = client.get(f"/sites/{SITE}/report").text
+    page = admin_client.get(f"/sites/{SITE}/report").text
     assert '<h2 id="fleet">Fleet health</h2>' in page
     assert "<caption>Agents per room by state</caption>" in page
     assert "<caption>Each agent: state, last seen, version and warnings</caption>" in page

@@ -19,6 +19,7 @@ from tests.collector.conftest import (
 
 
 def test_latest_cycle_shows_each_agents_newest_report_only(client: TestClient,
+                                                          admin_client: TestClient,
                                                           enrolled: Enrolled,
                                                           site_token: str) -> None:
     other = enrol(client, site_token, room="Room 7")
@@ -43,7 +44,7 @@ def test_latest_cycle_shows_each_agents_newest_report_only(client: TestClient,
     assert [r["room"] for r in latest] == ["Room 12", "Room 12", "Room 7"]
     assert [r["values"][0]["value"] for r in latest if r["agent_id"] == other.agent_id] == [33.0]
 
-    page = client.get(f"/sites/{SITE}/report").text
+    page = admin_client.get(f"/sites/{SITE}/report").text
     assert "latest cycle" in page and "connection refused" in page and "21.5" in page
     table = page.split("latest cycle")[1].split("</table>")[0]
     assert "21.5 ms" in table and "80 ms" not in table  # not the older report's value

@@ -130,17 +130,18 @@ def test_export_json_and_bad_format(client: TestClient, enrolled: Enrolled) -> N
     assert client.get("/api/v1/sites/Nowhere/export").status_code == 404
 
 
-def test_index_page_links_sites(client: TestClient, enrolled: Enrolled) -> None:
-    resp = client.get("/")
+def test_index_page_links_sites(admin_client: TestClient, enrolled: Enrolled) -> None:
+    resp = admin_client.get("/")
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/html")
     assert '<a href="/sites/Test%20School/report">Test School</a>' in resp.text
 
 
-def test_site_report_page(client: TestClient, enrolled: Enrolled, engine: Engine) -> None:
+def test_site_report_page(client: TestClient, admin_client: TestClient, enrolled: Enrolled,
+                          engine: Engine) -> None:
     set_always_in_lesson(engine)
     upload_rtts(client, enrolled, [40.0, 50.0, 60.0, 70.0, 80.0])
-    resp = client.get(f"/sites/{SITE}/report")
+    resp = admin_client.get(f"/sites/{SITE}/report")
     assert resp.status_code == 200
     page = resp.text
     assert "Readiness report: Test School" in page
@@ -154,12 +155,13 @@ def test_site_report_page(client: TestClient, enrolled: Enrolled, engine: Engine
     # nothing loaded from elsewhere (schools' filters and offline machines must not break
     # it); cited sources may show their address as text
     assert "<script" not in page and 'src="http' not in page and '<link' not in page
-    assert client.get("/sites/Nowhere/report").status_code == 404
+    assert admin_client.get("/sites/Nowhere/report").status_code == 404
 
 
-def test_page_escapes_room_names(client: TestClient, site_token: str) -> None:
+def test_page_escapes_room_names(client: TestClient, admin_client: TestClient,
+                                 site_token: str) -> None:
     enrol(client, site_token, "<b>Lab</b>")
-    page = client.get(f"/sites/{SITE}/report").text
+    page = admin_client.get(f"/sites/{SITE}/report").text
     assert "&lt;b&gt;Lab&lt;/b&gt;" in page and "<b>Lab</b>" not in page
 
 

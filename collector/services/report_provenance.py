@@ -1,0 +1,105 @@
+"""What a printed report must state besides its verdicts: the methods and the window.
+
+A number means little without how it was measured (ICMP RTT is not TCP connect time) and
+when. :func:`report_provenance` lists, for the metrics a report judges (and the Wi-Fi load
+its remediation quotes), every measurement ``method`` string stored with them, with the
+sample count and first/last time of each; the measurement window (first to last
+measurement, or a campaign's window); and the site's timetable, which defines what "in
+lessons" and "out of hours" mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session
+
+from agent.timetable import Timetable
+from collector.models import Measurement, Site
+from collector.services.site_report import SiteReport, report_metrics
+from collector.services.sites import get_site
+from collector.services.timetables import load_timetable
+
+
+@dataclass(frozen=True)
+class MethodUse:
+    metric: str
+    method: str
+    samples: int
+    """Stored measurements (rows) of this metric made this way."""
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True)
+class PeriodLine:
+    name: str
+    span: str
+    days: str
+
+
+@dataclass(frozen=True)
+class TimetableSummary:
+    timezone: str
+    weekdays: tuple[str, ...]
+    periods: tuple[PeriodLine, ...]
+    terms: tuple[str, ...]
+    exceptions: int
+
+
+@dataclass(frozen=True)
+class Provenance:
+    methods: tuple[MethodUse, ...]
+    first: datetime | None
+    last: datetime | None
+    since: datetime | None = None
+    until: datetime | None = None
+    """The window the report was limited to (a campaign's), if any."""
+    timetable: TimetableSummary | None = None
+
+    @property
+    def method_names(self) -> tuple[str, ...]:
+        return tuple(sorted({m.method for m in self.methods}))
+
+
+def timetable_summary(tt: Timetable) -> TimetableSummary:
+    return TimetableSummary(
+        tt.timezone, tt.weekdays,
+        tuple(PeriodLine(p.name, p.span(), ", ".join(p.days) if p.days else "every school day")
+              for p in sorted(tt.periods, key=lambda p: (p.start, p.name))),
+        tuple(f"{t.name}: {t.start.isoformat()} to {t.end.isoformat()}" for t in tt.terms),
+        len(tt.exceptions))
+
+
+def report_provenance(session: Session, site: Site, metrics: Iterable[str],
+                      since: datetime | None = None,
+                      until: datetime | None = None) -> Provenance:
+    """The methods behind ``metrics`` of ``site`` in ``[since, until)`` (either optional)."""
+    m = Measurement.__table__.c  # type: ignore[attr-defined]
+    query = (sa_select(m.metric, m.method, func.count(), func.min(m.time), func.max(m.time))
+             .where(m.site_id == site.id, m.metric.in_(sorted(set(metrics))))
+             .group_by(m.metric, m.method).order_by(m.metric, m.method))
+    if since is not None:
+        query = query.where(m.time >= since)
+    if until is not None:
+        query = query.where(m.time < until)
+    uses = tuple(MethodUse(metric, method, int(n), first, last)
+                 for metric, method, n, first, last in session.connection().execute(query))
+    assert site.id is not None
+    tt = load_timetable(session, site.id)
+    return Provenance(uses, min((u.first for u in uses), default=None),
+                      max((u.last for u in uses), default=None), since, until,
+                      None if tt is None else timetable_summary(tt))
+
+
+def provenance_for(session: Session, report: SiteReport) -> Provenance:
+    """The provenance of a built :class:`SiteReport`: its profiles' metrics, in its
+    campaign's window when it has one."""
+    site = get_site(session, report.site)
+    c = report.campaign
+    return report_provenance(session, site, report_metrics(v.profile for v in report.verdicts),
+                             c.start_at if c else None, c.end_at if c else None)

@@ -1,1 +1,0 @@
-from tests.pg.plugin import pg_server, pg_url  # noqa: F401 (fixtures)
