@@ -72,6 +72,7 @@ JOB_LEAD_S = 6.0
 the CPU for 1 s first, and an old PC with a cold disk takes seconds to start Python and
 import httpx. The worker then waits for the exact moment."""
 MAX_SLEEP_S = 600.0
+PASSIVE_PROBES = frozenset(TASK_PROBES["passive"])
 INBOX_CHECK_S = 5.0
 """How often the supervisor looks for flags left by teachers (a directory listing)."""
 STALE_JOB_S = 900.0
@@ -156,6 +157,7 @@ class Supervisor:
         self.cpu = CpuWindow()
         self.backoff = Backoff(self.cfg.backoff_base_s, self.cfg.backoff_cap_s)
         self.upload_after = 0.0
+        self.last_upload: float | None = None
         self.next_poll = mono()
         self.runs = 0
 
@@ -298,8 +300,19 @@ class Supervisor:
         return Run(probes, "scheduled", None, skips)
 
     # -- running a worker -----------------------------------------------------------------
+    def _upload_now(self, run: Run) -> bool:
+        now = self.mono()
+        if now < self.upload_after:  # backing off after a failed upload
+            return False
+        passive_only = run.trigger == "scheduled" and set(run.probes) <= PASSIVE_PROBES
+        if passive_only and self.last_upload is not None \
+                and now - self.last_upload < self.cfg.upload_interval_s:
+            return False  # batched: the next upload takes these reports along
+        self.last_upload = now
+        return True
+
     def execute(self, run: Run) -> Watched:
-        upload = self.mono() >= self.upload_after
+        upload = self._upload_now(run)
         args = worker_args(self.config_path, run, upload, self.state.clock_offset_s)
         lead = 0.0
         if run.job is not None and run.job.kind == "room_test":

@@ -151,6 +151,22 @@ def test_bytes_count_against_the_budget_and_a_failed_upload_backs_off(
     assert ByteBudget(tmp_path / "spool" / "byte-budget.json").used_today(today) == 2468
 
 
+def test_passive_samples_are_uploaded_together_other_runs_at_once(tmp_path: Path,
+                                                                 fake_worker: Path):
+    config = write_config(tmp_path, "http://127.0.0.1:9",
+                          **{**QUIET, "passive_interval_s": 60.0, "interval_s": 200.0,
+                             "upload_interval_s": 300.0, "jitter": 0.0})
+    t = FakeTime()
+    sup = supervisor(config, fake_worker, t, max_runs=9)
+    sup.run()
+    runs = [(option(argv, "--probes"), "--upload" in argv) for argv in calls(tmp_path)]
+    passive = [up for probes, up in runs if probes == "load,wifi"]
+    assert len(passive) >= 5 and any(probes == "latency" for probes, _ in runs), runs
+    assert passive[0] is True  # the first run uploads (nothing sent yet)
+    assert passive.count(True) < len(passive) // 2  # then about one upload per 5 minutes
+    assert all(up for probes, up in runs if probes == "latency")  # other runs: at once
+
+
 def test_a_config_change_takes_effect_without_a_restart(tmp_path: Path, fake_worker: Path):
     config = write_config(tmp_path, "http://127.0.0.1:9", **QUIET)
     t = FakeTime()

@@ -103,4 +103,23 @@ def test_load_cli_json(capsys: pytest.CaptureFixture[str]):
 def test_registry_order_and_names():
     assert [p.name for p in PROBES] == ["device", "load", "wifi", "latency", "path",
                                         "bandwidth"]
-    assert BY_NAME["load"].run is load.run
+    assert BY_NAME["load"].run.__qualname__ == "lazy(load.run)"
+    assert BY_NAME["path"].run.__qualname__ == "lazy(path.probe)"
+
+
+def test_a_probe_module_is_imported_only_when_it_runs():
+    """A worker sampling load and wifi every minute must not load every probe module."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom agent.config import AgentConfig\n"
+              "from agent.probes import BY_NAME\n"
+              "before = {m for m in ('agent.probes.path', 'agent.probes.bandwidth', "
+              "'agent.probes.load', 'httpx') if m in sys.modules}\n"
+              "BY_NAME['load'].run(AgentConfig())\n"
+              "after = {m for m in ('agent.probes.path', 'agent.probes.bandwidth', "
+              "'agent.probes.load', 'httpx') if m in sys.modules}\n"
+              "print(sorted(before), sorted(after))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[] ['agent.probes.load']"
