@@ -86,6 +86,9 @@ class AgentConfig:
     websocket_hold_s: float = 60.0
     """How long the path probe holds a WebSocket open (Kahoot asks for 60 s)."""
     traceroute: bool = True
+    traceroute_interval_s: float = 86400.0
+    """``agent run`` traces the route to each path target this often, in a worker of its
+    own: scapy alone is ~45 MB, which must not add to the path checks' worker."""
     bandwidth: bool = True
     bandwidth_interval_s: float = 3600.0
     """In lessons the bandwidth probe runs about this often (it loads the school network;
@@ -131,7 +134,7 @@ _POSITIVE = {"interval_s", "websocket_hold_s", "latency_samples", "timeout_s", "
              "spool_max_bytes", "upload_batch", "backoff_base_s", "backoff_cap_s",
              "monitor_seconds", "passive_interval_s", "path_interval_s",
              "bandwidth_interval_s", "inventory_interval_s", "idle_factor",
-             "watchdog_max_rss_mb", "upload_interval_s"}
+             "watchdog_max_rss_mb", "upload_interval_s", "traceroute_interval_s"}
 _RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "jitter": (lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1"),
     "daily_byte_budget": (lambda v: v >= 0, "0 (no limit) or a positive number of bytes"),

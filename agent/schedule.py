@@ -28,21 +28,23 @@ from agent.timetable import Slot
 if TYPE_CHECKING:
     from agent.config import AgentConfig
 
-TASKS = ("passive", "latency", "path", "bandwidth", "inventory")
+TASKS = ("passive", "latency", "path", "bandwidth", "inventory", "route")
 TASK_PROBES: dict[str, tuple[str, ...]] = {
     "passive": ("load", "wifi"),
     "latency": ("latency",),
     "path": ("path",),
     "bandwidth": ("bandwidth",),
     "inventory": ("device",),
+    "route": ("traceroute",),
 }
 HEAVY = frozenset({"bandwidth"})
 """Tasks that load the network: paused by the guardrails (battery, busy, exams, budget)."""
 NO_SCHOOL_FACTOR = 3.0
 """On a day without school, intervals are ``idle_factor * NO_SCHOOL_FACTOR`` long."""
-LESSON_BLIND = frozenset({"inventory"})
-"""What the device is does not change with lessons: its interval ignores the slot."""
-FIRST_RUN_WITHIN_S = {"inventory": 600.0}
+LESSON_BLIND = frozenset({"inventory", "route"})
+"""What the device is, and the route out, hardly change with lessons: daily, whatever the
+slot."""
+FIRST_RUN_WITHIN_S = {"inventory": 600.0, "route": 3600.0}
 """A new agent reports what the device is within minutes, not somewhere in its first day."""
 
 
@@ -55,6 +57,7 @@ class Cadence:
     path_s: float = 1800.0
     bandwidth_s: float = 3600.0
     inventory_s: float = 86400.0
+    route_s: float = 86400.0
     idle_factor: float = 5.0
     jitter: float = 0.2
 
@@ -94,7 +97,8 @@ class Cadence:
 def cadence_of(cfg: AgentConfig) -> Cadence:
     return Cadence(passive_s=cfg.passive_interval_s, latency_s=cfg.interval_s,
                    path_s=cfg.path_interval_s, bandwidth_s=cfg.bandwidth_interval_s,
-                   inventory_s=cfg.inventory_interval_s, idle_factor=cfg.idle_factor,
+                   inventory_s=cfg.inventory_interval_s, route_s=cfg.traceroute_interval_s,
+                   idle_factor=cfg.idle_factor,
                    jitter=cfg.jitter)
 
 

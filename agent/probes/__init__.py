@@ -52,6 +52,8 @@ PROBES: tuple[ProbeSpec, ...] = (
     ProbeSpec("path", lazy("path", "probe"),
               "TLS interception, blocking, WebSocket hold, STUN, proxy, traceroute"),
     ProbeSpec("bandwidth", lazy("bandwidth"), "download/upload goodput against the collector"),
+    ProbeSpec("traceroute", lazy("path", "trace"),
+              "hops and per-hop RTT to each path target's host (scapy; daily)"),
 )
 
 BY_NAME = {spec.name: spec for spec in PROBES}

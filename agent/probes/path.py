@@ -149,12 +149,35 @@ def run_path(targets: list[str], opts: PathOptions = PathOptions()) -> list[Prob
 
 
 def run(cfg: AgentConfig) -> list[ProbeResult]:
-    """The agent's path probe: the configured targets with the config's roots and timeout."""
+    """The agent's path probe: the configured targets with the config's roots and timeout.
+    The route is traced by :func:`trace`, a probe of its own (its own worker and cadence)."""
     opts = PathOptions(timeout_s=max(cfg.timeout_s, 5.0), ca_bundle=cfg.ca_bundle,
-                       hold_s=cfg.websocket_hold_s, traceroute=cfg.traceroute)
+                       hold_s=cfg.websocket_hold_s, traceroute=False)
     results = run_path(list(cfg.path_targets), opts)  # the proxy check needs no target
     if not cfg.path_targets:
         results.append(ResultBuilder(NAME).skipped("no path_targets configured"))
+    return results
+
+
+def trace(cfg: AgentConfig) -> list[ProbeResult]:
+    """The agent's traceroute: each distinct host of the path targets, once."""
+    if not cfg.traceroute:
+        return [ResultBuilder("traceroute").skipped("traceroute disabled in the configuration")]
+    if not cfg.path_targets:
+        return [ResultBuilder("traceroute").skipped("no path_targets configured")]
+    opts = PathOptions(timeout_s=max(cfg.timeout_s, 5.0), traceroute=True)
+    results: list[ProbeResult] = []
+    traced: set[str] = set()
+    for raw in dict.fromkeys(cfg.path_targets):
+        try:
+            target = parse_path_target(raw)
+        except ValueError as exc:
+            results.append(ResultBuilder("traceroute", target=raw).failed(str(exc)))
+            continue
+        if target.host not in traced:
+            traced.add(target.host)
+            results.append(_guarded("traceroute", target.raw,
+                                    _runner("traceroute", target, opts)))
     return results
 
 

@@ -32,5 +32,7 @@ def test_skip_and_stop():
 
 
 def test_registry_is_explicit():
-    assert [p.name for p in PROBES] == ["device", "load", "wifi", "latency", "path", "bandwidth"]
-    assert set(BY_NAME) == {"device", "load", "wifi", "latency", "path", "bandwidth"}
+    assert [p.name for p in PROBES] == ["device", "load", "wifi", "latency", "path", "bandwidth",
+                                        "traceroute"]
+    assert set(BY_NAME) == {"device", "load", "wifi", "latency", "path", "bandwidth",
+                            "traceroute"}

@@ -34,27 +34,27 @@ def gaps(times: list[float]) -> list[float]:
 
 
 def test_tasks_and_probes():
-    assert TASKS == ("passive", "latency", "path", "bandwidth", "inventory")
+    assert TASKS == ("passive", "latency", "path", "bandwidth", "inventory", "route")
     assert TASK_PROBES == {"passive": ("load", "wifi"), "latency": ("latency",),
                            "path": ("path",), "bandwidth": ("bandwidth",),
-                           "inventory": ("device",)}
+                           "inventory": ("device",), "route": ("traceroute",)}
     assert {"bandwidth"} == HEAVY
 
 
 def test_cadence_of_config():
     cfg = AgentConfig(passive_interval_s=30, interval_s=120, path_interval_s=900,
                       bandwidth_interval_s=7200, inventory_interval_s=43200, idle_factor=4,
-                      jitter=0.1)
-    assert cadence_of(cfg) == Cadence(30, 120, 900, 7200, 43200, 4, 0.1)
+                      jitter=0.1, traceroute_interval_s=3600)
+    assert cadence_of(cfg) == Cadence(30, 120, 900, 7200, 43200, 3600, 4, 0.1)
     assert cadence_of(AgentConfig()) == Cadence()
 
 
 def test_intervals_in_and_out_of_lessons():
     c = Cadence()
-    assert [c.interval(t, LESSON) for t in TASKS] == [60, 300, 1800, 3600, 86400]
-    assert [c.interval(t, None) for t in TASKS] == [60, 300, 1800, 3600, 86400]
+    assert [c.interval(t, LESSON) for t in TASKS] == [60, 300, 1800, 3600, 86400, 86400]
+    assert [c.interval(t, None) for t in TASKS] == [60, 300, 1800, 3600, 86400, 86400]
     # the inventory is daily whatever the slot: what the device is does not follow lessons
-    assert [c.interval(t, BREAK) for t in TASKS] == [300, 1500, 9000, 18000, 86400]
+    assert [c.interval(t, BREAK) for t in TASKS] == [300, 1500, 9000, 18000, 86400, 86400]
     assert c.interval("inventory", WEEKEND) == 86400
     assert c.interval("passive", WEEKEND) == 900  # idle_factor * 3
     assert c.interval("latency", EXAM) == 300  # exams pause heavy tasks, not the cadence

@@ -102,7 +102,7 @@ def test_load_cli_json(capsys: pytest.CaptureFixture[str]):
 
 def test_registry_order_and_names():
     assert [p.name for p in PROBES] == ["device", "load", "wifi", "latency", "path",
-                                        "bandwidth"]
+                                        "bandwidth", "traceroute"]
     assert BY_NAME["load"].run.__qualname__ == "lazy(load.run)"
     assert BY_NAME["path"].run.__qualname__ == "lazy(path.probe)"
 

@@ -1,5 +1,6 @@
 import os
 import socket
+from typing import Any
 
 import pytest
 
@@ -153,3 +154,35 @@ def test_scapy_trace_on_loopback():
     rtt, method, samples = got[("target_rtt_ms", "min")]
     assert method == "traceroute_tcp_syn:hop=1,addr=127.0.0.1" and samples == 2
     assert rtt is not None and 0 < rtt < 50
+
+
+def test_the_agent_traces_each_host_once_in_a_probe_of_its_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.config import AgentConfig
+    from agent.probes import path
+    from agent.wire import utcnow
+
+    traced: list[str] = []
+
+    def fake_runner(check: str, target: Any, opts: Any) -> Any:
+        assert check == "traceroute"
+        traced.append(target.host)
+        now = utcnow()
+        return lambda: ProbeResult(probe="traceroute", status="ok", started_at=now,
+                                        finished_at=now, target=target.raw)
+
+    monkeypatch.setattr(path, "_runner", fake_runner)
+    cfg = AgentConfig(path_targets=["https://quiz.example/", "wss://quiz.example/live",
+                                    "stun:stun.example:3478", "ftp://x"])
+    results = path.trace(cfg)
+    assert traced == ["quiz.example", "stun.example"]
+    assert [(r.status, r.target) for r in results][:2] == [
+        ("ok", "https://quiz.example/"), ("ok", "stun:stun.example:3478")]
+    assert results[2].status == "failed"
+    assert path.trace(AgentConfig(traceroute=False))[0].reason == \
+        "traceroute disabled in the configuration"
+    assert path.trace(AgentConfig())[0].reason == "no path_targets configured"
+    # the path checks themselves no longer trace (scapy stays out of their worker)
+    monkeypatch.setattr(path, "run_path", lambda targets, opts: [] if not opts.traceroute
+                        else pytest.fail("path.run traced"))
+    path.run(cfg)
