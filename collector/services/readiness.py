@@ -144,8 +144,8 @@ class PreparedSite:
 
     The same as :func:`evaluate_many` derives from rows: ``rooms`` and ``devices`` are
     those of every row (any metric handed in, any stat, with or without a value), ``wifi``
-    the sample rows of :data:`WIFI_CONTEXT_METRICS` by metric (remediation reads their
-    ``room``, ``period``, ``stat`` and ``value``).
+    the samples of :data:`WIFI_CONTEXT_METRICS` by metric: rows, or any objects with
+    their ``room``, ``period``, ``stat`` and ``value`` (all remediation reads).
     """
 
     samples: SampleSource

@@ -43,7 +43,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     type_coerce,
     union_all,
 )
@@ -301,16 +300,16 @@ def _present(session: OrmSession, site: Site, metrics: Sequence[str],
 
 
 def sample_rows(session: OrmSession, site: Site, metrics: Iterable[str],
-                since: datetime | None = None, until: datetime | None = None,
-                stat: str | None = None) -> list[SampleRow]:
-    """The sample rows (value present, no room test) of ``metrics`` (and ``stat``) as
-    light tuples, in no particular order."""
+                since: datetime | None = None,
+                until: datetime | None = None) -> list[SampleRow]:
+    """The sample rows (value present, no room test) of ``metrics`` as light tuples, in
+    no particular order (what room capacity across products reads)."""
     rooms = _room_names(session, site)
     _tune(session)
     query = (select(M.time, M.agent_id, M.room_id, M.target, M.metric, M.value, M.unit, M.stat,
                     M.period, M.in_lesson)
              .where(M.site_id == site.id, M.metric.in_(list(metrics)), *_is_sample(),
-                    *_window(since, until), M.stat == stat if stat else true()))
+                    *_window(since, until)))
     return [SampleRow(t, agent, rooms[room], target, metric, value, unit, st, period, tag)
             for t, agent, room, target, metric, value, unit, st, period, tag
             in session.execute(query.execution_options(yield_per=YIELD_PER))]
