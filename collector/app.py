@@ -13,6 +13,7 @@ from collector.db import init_db, make_engine
 from collector.errors import install_error_handlers
 from collector.render import STATIC
 from collector.routers import (
+    api_docs,
     auth,
     campaigns,
     control,
@@ -36,7 +37,7 @@ from collector.services.profiles import load_profiles
 from collector.settings import Settings
 from collector.streaming import new_random_block
 
-ROUTERS = (enrol.router, reports.router,
+ROUTERS = (api_docs.router, enrol.router, reports.router,
            profiles.router,  # before sites.router, whose older GET /api/v1/profiles it replaces
            sites.router, speed.router, speedtest_mini.router,
            pages.router,
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "and serves as an on-net speed-test server.",
         version="0.1.0",
         lifespan=notify_lifespan,  # notifications: detect + deliver every interval
+        docs_url=None, redoc_url=None,  # /docs is served from /static: no CDN (api_docs)
     )
     engine = make_engine(settings.resolved_database_url())
     init_db(engine)
@@ -68,3 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")  # uPlot, CSS, JS
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app with settings from ``CLASSPROBE_*`` only: for several uvicorn workers,
+    ``uvicorn collector.app:app_from_env --factory --workers N``."""
+    return create_app(Settings())

@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -40,16 +41,19 @@ def upload_rtts(client: TestClient, who: Enrolled, values: list[float]) -> list[
     return [str(r.report_id) for r in reports]
 
 
-def test_sites_list(client: TestClient, enrolled: Enrolled) -> None:
+def test_sites_list(client: TestClient, enrolled: Enrolled,
+        admin_headers: dict[str, str]) -> None:
     upload_rtts(client, enrolled, [40.0])
-    sites = client.get("/api/v1/sites").json()
+    sites = client.get("/api/v1/sites", headers=admin_headers).json()
     assert len(sites) == 1
     assert (sites[0]["name"], sites[0]["rooms"], sites[0]["agents"]) == (SITE, 1, 1)
     assert sites[0]["last_seen"] is not None
 
 
+@pytest.mark.both_backends
 def test_readiness_with_evidence_and_unknown_reasons(client: TestClient, enrolled: Enrolled,
-                                                     site_token: str, engine: Engine) -> None:
+                                                     site_token: str, engine: Engine,
+        admin_headers: dict[str, str]) -> None:
     set_always_in_lesson(engine)  # Teams judges lessons only (its targets are for peak load)
     upload_rtts(client, enrolled, [40.0, 50.0, 60.0])
     other = enrol(client, site_token, "Lab 2")
@@ -57,10 +61,11 @@ def test_readiness_with_evidence_and_unknown_reasons(client: TestClient, enrolle
     client.post("/api/v1/reports", headers=other.headers, content=batch_body(
         make_report(other.agent_id, [failed_result("teams.microsoft.com",
                                                    "ICMP needs privileges")])))
-    everything = client.get(f"/api/v1/sites/{SITE}/readiness").json()
-    assert len(everything["profiles"]) == len(client.get("/api/v1/profiles").json()) >= 11
+    everything = client.get(f"/api/v1/sites/{SITE}/readiness", headers=admin_headers).json()
+    assert len(everything["profiles"]) == len(client.get("/api/v1/profiles",
+                                                         headers=admin_headers).json()) >= 11
     resp = client.get(f"/api/v1/sites/{SITE}/readiness",
-                      params={"profile": "microsoft-teams-media"})
+                      params={"profile": "microsoft-teams-media"}, headers=admin_headers)
     assert resp.status_code == 200
     body = resp.json()
     assert body["site"] == SITE
@@ -78,32 +83,39 @@ def test_readiness_with_evidence_and_unknown_reasons(client: TestClient, enrolle
     assert {a["room"] for a in body["agents"]} == {"Room 12", "Lab 2"}
 
 
+@pytest.mark.both_backends
 def test_readiness_for_one_profile_and_unknown_names(client: TestClient,
-                                                     enrolled: Enrolled) -> None:
+                                                     enrolled: Enrolled,
+        admin_headers: dict[str, str]) -> None:
     resp = client.get(f"/api/v1/sites/{SITE}/readiness",
-                      params={"profile": "microsoft-teams-media"})
+                      params={"profile": "microsoft-teams-media"}, headers=admin_headers)
     assert resp.status_code == 200
     assert len(resp.json()["profiles"]) == 1
-    resp = client.get(f"/api/v1/sites/{SITE}/readiness", params={"profile": "zoom"})
+    resp = client.get(f"/api/v1/sites/{SITE}/readiness", params={"profile": "zoom"},
+                      headers=admin_headers)
     assert resp.status_code == 404
     assert resp.json()["detail"].startswith("unknown profile 'zoom'; known: ")
     assert "microsoft-teams-media" in resp.json()["detail"]
-    resp = client.get("/api/v1/sites/Nowhere/readiness")
+    resp = client.get("/api/v1/sites/Nowhere/readiness", headers=admin_headers)
     assert (resp.status_code, resp.json()) == (404, {"detail": "unknown site 'Nowhere'"})
 
 
-def test_profiles_endpoint(client: TestClient) -> None:
-    profiles = {p["id"]: p for p in client.get("/api/v1/profiles").json()}
+def test_profiles_endpoint(client: TestClient,
+        admin_headers: dict[str, str]) -> None:
+    profiles = {p["id"]: p for p in client.get("/api/v1/profiles", headers=admin_headers).json()}
     teams = profiles["microsoft-teams-media"]
     assert teams["source"]["confidence"] == "P" and teams["builtin"] is True
-    full = client.get("/api/v1/profiles/microsoft-teams-media").json()
+    full = client.get("/api/v1/profiles/microsoft-teams-media", headers=admin_headers).json()
     assert [r["threshold"] for r in full["requirements"]] == [100.0, 30.0, 1.0]
 
 
-def test_export_csv_columns_and_content(client: TestClient, enrolled: Enrolled) -> None:
+@pytest.mark.both_backends
+def test_export_csv_columns_and_content(client: TestClient, enrolled: Enrolled,
+        admin_headers: dict[str, str]) -> None:
     report = make_report(enrolled.agent_id, [latency_result(p50=42.5), _device_result()])
     client.post("/api/v1/reports", headers=enrolled.headers, content=batch_body(report))
-    resp = client.get(f"/api/v1/sites/{SITE}/export", params={"format": "csv"})
+    resp = client.get(f"/api/v1/sites/{SITE}/export", params={"format": "csv"},
+                      headers=admin_headers)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/csv")
     assert "attachment" in resp.headers["content-disposition"]
@@ -120,14 +132,17 @@ def test_export_csv_columns_and_content(client: TestClient, enrolled: Enrolled) 
     ]
 
 
-def test_export_json_and_bad_format(client: TestClient, enrolled: Enrolled) -> None:
+def test_export_json_and_bad_format(client: TestClient, enrolled: Enrolled,
+        admin_headers: dict[str, str]) -> None:
     rid = upload_rtts(client, enrolled, [40.0])[0]
-    rows = client.get(f"/api/v1/sites/{SITE}/export", params={"format": "json"}).json()
+    rows = client.get(f"/api/v1/sites/{SITE}/export", params={"format": "json"},
+                      headers=admin_headers).json()
     assert list(rows[0]) == HEADER
     assert (rows[0]["value"], rows[0]["report_id"], rows[0]["text"]) == (40.0, rid, None)
     assert len(rows) == 2
-    assert client.get(f"/api/v1/sites/{SITE}/export", params={"format": "xml"}).status_code == 422
-    assert client.get("/api/v1/sites/Nowhere/export").status_code == 404
+    assert client.get(f"/api/v1/sites/{SITE}/export", params={"format": "xml"},
+                      headers=admin_headers).status_code == 422
+    assert client.get("/api/v1/sites/Nowhere/export", headers=admin_headers).status_code == 404
 
 
 def test_index_page_links_sites(admin_client: TestClient, enrolled: Enrolled) -> None:
@@ -166,7 +181,13 @@ def test_page_escapes_room_names(client: TestClient, admin_client: TestClient,
 
 
 def test_openapi_docs(client: TestClient) -> None:
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI from the collector itself, never a CDN (school filters, offline machines)
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
+    assert "cdn." not in docs.text and "https://" not in docs.text
+    bundle = client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 1_000_000
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/api/v1/enrol", "/api/v1/reports", "/speed/download", "/speed/upload",
                  "/speed/ping", "/api/v1/sites/{site}/readiness", "/api/v1/profiles"):
