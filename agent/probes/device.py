@@ -18,18 +18,17 @@ as the metric catalogue defines them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config import AgentConfig
 from agent.probes.device_battery import (
     HealthOrReason,
+    battery,
     linux_battery_health,
     macos_battery_health,
     windows_battery_health,
@@ -43,7 +42,7 @@ from agent.probes.device_os import (
     support_status,
     windows_identity,
 )
-from agent.probes.results import ResultBuilder, flag, text, value
+from agent.probes.results import ResultBuilder, flag, print_results, text, value
 from agent.wire import ProbeResult
 
 NAME = "device"
@@ -297,34 +296,6 @@ def battery_health(host: Host) -> HealthOrReason:
     return None, f"no battery health reader for {host.platform}"
 
 
-def battery(state: object | None, health: HealthOrReason | None = None) -> ProbeResult:
-    """The battery result from ``psutil.sensors_battery()`` (None: no battery) and the
-    OS-specific health reading."""
-    r = ResultBuilder("battery")
-    if state is None:
-        return r.skipped("no battery found (psutil.sensors_battery() returned None)")
-    percent = getattr(state, "percent", None)
-    plugged = getattr(state, "power_plugged", None)
-    if percent is None:
-        return r.skipped("the OS reports a battery without a charge level")
-    r.add(value("battery_pct", "psutil.sensors_battery", round(float(percent), 1)))
-    if plugged is None:
-        r.note("battery_plugged not measured: the OS does not say if mains is connected")
-    else:
-        r.add(flag("battery_plugged", "psutil.sensors_battery", bool(plugged)))
-    if health is not None:
-        found, reason = health
-        if found is None:
-            r.note(f"battery_health_pct not measured: {reason}")
-        else:
-            method = (f"{found.method}: {found.full:g}/{found.design:g} {found.unit}"
-                      + (f", {found.count} batteries" if found.count > 1 else ""))
-            r.add(value("battery_health_pct", method, found.health_pct))
-            if found.cycles is not None:
-                r.add(value("battery_cycles", found.method, found.cycles))
-    return r.ok()
-
-
 def collect_all(host: Host | None = None, cpu_busy_interval_s: float | None = None,
                 nic_interval_s: float | None = None) -> list[ProbeResult]:
     """Every device result: device, battery, screen, browsers, one per NIC."""
@@ -351,13 +322,3 @@ def run_device_cli(args: argparse.Namespace, host: Host | None = None) -> int:
     return print_results(collect_all(host), args.json)
 
 
-def print_results(results: Sequence[ProbeResult], as_json: bool) -> int:
-    """Print results as text or ``{"results": [...]}`` JSON; 1 if any failed, else 0."""
-    from agent.render import results_text
-    from agent.wire import to_jsonable
-
-    if as_json:
-        print(json.dumps({"results": [to_jsonable(r) for r in results]}, indent=2))
-    else:
-        print(results_text(list(results)))
-    return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK

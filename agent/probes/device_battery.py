@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.probes.device_cmd import CommandError, Runner
+from agent.probes.results import ResultBuilder, flag, value
+from agent.wire import ProbeResult
 
 
 @dataclass(frozen=True)
@@ -219,3 +221,31 @@ def macos_battery_health(runner: Runner) -> HealthOrReason:
     if not out.ok:
         return None, f"ioreg failed: {out.first_line()}"
     return parse_ioreg_battery(out.stdout)
+
+
+def battery(state: object | None, health: HealthOrReason | None = None) -> ProbeResult:
+    """The battery result from ``psutil.sensors_battery()`` (None: no battery) and the
+    OS-specific health reading."""
+    r = ResultBuilder("battery")
+    if state is None:
+        return r.skipped("no battery found (psutil.sensors_battery() returned None)")
+    percent = getattr(state, "percent", None)
+    plugged = getattr(state, "power_plugged", None)
+    if percent is None:
+        return r.skipped("the OS reports a battery without a charge level")
+    r.add(value("battery_pct", "psutil.sensors_battery", round(float(percent), 1)))
+    if plugged is None:
+        r.note("battery_plugged not measured: the OS does not say if mains is connected")
+    else:
+        r.add(flag("battery_plugged", "psutil.sensors_battery", bool(plugged)))
+    if health is not None:
+        found, reason = health
+        if found is None:
+            r.note(f"battery_health_pct not measured: {reason}")
+        else:
+            method = (f"{found.method}: {found.full:g}/{found.design:g} {found.unit}"
+                      + (f", {found.count} batteries" if found.count > 1 else ""))
+            r.add(value("battery_health_pct", method, found.health_pct))
+            if found.cycles is not None:
+                r.add(value("battery_cycles", found.method, found.cycles))
+    return r.ok()

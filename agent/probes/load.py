@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.config import AgentConfig
-from agent.probes.device import battery, print_results
+from agent.probes.device_battery import battery
 from agent.probes.device_inventory import CountersFn, StatsFn, _psutil_counters, _psutil_stats
 from agent.probes.device_nics import Counters, NicStat, describe_nics
-from agent.probes.results import ResultBuilder, value
+from agent.probes.results import ResultBuilder, print_results, value
 from agent.wire import ProbeResult
 
 NAME = "load"

@@ -6,6 +6,7 @@ failed or skipped result never carries a number.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,3 +84,15 @@ class ResultBuilder:
         return ProbeResult(probe=self.probe, target=self.target,
                            status=status,  # type: ignore[arg-type]
                            started_at=self.started_at, finished_at=utcnow(), reason=reason)
+
+
+def print_results(results: Sequence[ProbeResult], as_json: bool) -> int:
+    """Print results as text or ``{"results": [...]}`` JSON; 1 if any failed, else 0."""
+    from agent.render import results_text
+    from agent.wire import to_jsonable
+
+    if as_json:
+        print(json.dumps({"results": [to_jsonable(r) for r in results]}, indent=2))
+    else:
+        print(results_text(list(results)))
+    return 1 if any(r.status == "failed" for r in results) else 0

@@ -25,9 +25,8 @@ import sys
 from pathlib import Path
 
 from agent.config import AgentConfig
-from agent.probes.device import print_results
 from agent.probes.device_cmd import Runner, run_command, running_as_root
-from agent.probes.results import ResultBuilder, text, value
+from agent.probes.results import ResultBuilder, print_results, text, value
 from agent.probes.wifi_model import (
     HASH_METHOD,
     AdapterReading,
