@@ -1,8 +1,10 @@
 """Error responses: every failure is JSON that says what is wrong, never a traceback.
 
 ``Problem`` is raised by routes and services for expected failures (401, 413, 422…);
-its body is ``{"detail": ..., "problems": [...]}``. Anything unexpected is logged with
-its traceback on the server and answered with a plain 500 message.
+its body is ``{"detail": ..., "problems": [...]}``. A database that cannot be reached
+(SQLAlchemy ``OperationalError``) is a 503 "database unavailable" with ``Retry-After``, so
+agents keep their reports spooled and retry. Anything unexpected is logged with its
+traceback on the server and answered with a plain 500 message.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.requests import ClientDisconnect
 
 from collector.wire_validation import NotJSONError, WireError
@@ -59,6 +62,15 @@ async def _unexpected_response(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The database is down or unreachable (PostgreSQL stopped, SQLite file gone or locked):
+    # a transient failure; agents keep their reports spooled and retry after Retry-After.
+    log.error("database unavailable on %s %s: %s", request.method, request.url.path,
+              str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return JSONResponse({"detail": "database unavailable; try again later"}, status_code=503,
+                        headers={"Retry-After": "30"})
+
+
 async def _broken_profile(request: Request, exc: Exception) -> JSONResponse:
     # A stored supplier profile that no longer loads (e.g. it now clashes with a new
     # built-in): say which, rather than judge without it.
@@ -72,4 +84,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _problem_response)
     app.add_exception_handler(ProfileError, _broken_profile)
     app.add_exception_handler(ClientDisconnect, _client_gone)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_response)
