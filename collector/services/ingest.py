@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -85,33 +85,43 @@ def _job_id(report: Report, who: AgentIdentity, ctx: BatchContext) -> str | None
     return None
 
 
-def _add_report(session: Session, who: AgentIdentity, report: Report, now: datetime,
-                ctx: BatchContext) -> None:
-    row = ReportRow(report_id=str(report.report_id), agent_id=who.agent_id,
-                    created_at=report.created_at, received_at=now,
-                    schema_version=report.schema_version, agent_version=report.agent_version,
-                    spool_dropped=report.spool_dropped, trigger=report.trigger,
-                    job_id=_job_id(report, who, ctx), clock_offset_s=report.clock_offset_s)
-    session.add(row)
-    session.flush()
-    assert row.id is not None
-    for result in report.results:
-        run = ProbeRun(report_pk=row.id, probe=result.probe, target=result.target,
-                       status=result.status, reason=result.reason,
-                       started_at=result.started_at, finished_at=result.finished_at)
-        session.add(run)
-        session.flush()
-        assert run.id is not None
+def _add_reports(session: Session, who: AgentIdentity, reports: list[Report], now: datetime,
+                 ctx: BatchContext) -> None:
+    """Insert the reports, their probe runs and measurements with three bulk statements
+    (RETURNING the new ids in parameter order): the load benchmark measured one ORM object
+    and one flush per row at ~290 ms for a 20-report batch."""
+    if not reports:
+        return
+    report_pks = session.execute(
+        insert(ReportRow).returning(col(ReportRow.id), sort_by_parameter_order=True),
+        [{"report_id": str(r.report_id), "agent_id": who.agent_id, "created_at": r.created_at,
+          "received_at": now, "schema_version": r.schema_version,
+          "agent_version": r.agent_version, "spool_dropped": r.spool_dropped,
+          "trigger": r.trigger, "job_id": _job_id(r, who, ctx),
+          "clock_offset_s": r.clock_offset_s} for r in reports]).scalars().all()
+    runs = [(pk, result) for pk, report in zip(report_pks, reports, strict=True)
+            for result in report.results]
+    if not runs:
+        return
+    run_ids = session.execute(
+        insert(ProbeRun).returning(col(ProbeRun.id), sort_by_parameter_order=True),
+        [{"report_pk": pk, "probe": r.probe, "target": r.target, "status": r.status,
+          "reason": r.reason, "started_at": r.started_at, "finished_at": r.finished_at}
+         for pk, r in runs]).scalars().all()
+    rows: list[dict[str, object]] = []
+    for run_id, (pk, result) in zip(run_ids, runs, strict=True):
         if not result.measurements:
             continue
         period, in_lesson = ctx.tag(result.started_at)
-        session.add_all(
-            Measurement(report_pk=row.id, probe_run_id=run.id, agent_id=who.agent_id,
-                        site_id=who.site_id, room_id=who.room_id, time=result.started_at,
-                        probe=result.probe, target=result.target, metric=m.metric,
-                        value=m.value, text=m.text, unit=m.unit, method=m.method,
-                        stat=m.stat, samples=m.samples, period=period, in_lesson=in_lesson)
-            for m in result.measurements)
+        rows.extend({"report_pk": pk, "probe_run_id": run_id, "agent_id": who.agent_id,
+                     "site_id": who.site_id, "room_id": who.room_id,
+                     "time": result.started_at, "probe": result.probe,
+                     "target": result.target, "metric": m.metric, "value": m.value,
+                     "text": m.text, "unit": m.unit, "method": m.method, "stat": m.stat,
+                     "samples": m.samples, "period": period, "in_lesson": in_lesson}
+                    for m in result.measurements)
+    if rows:
+        session.execute(insert(Measurement), rows)
 
 
 def _store_once(session: Session, who: AgentIdentity, batch: ReportBatch,
@@ -121,13 +131,15 @@ def _store_once(session: Session, who: AgentIdentity, batch: ReportBatch,
     accepted: list[str] = []
     duplicates: list[str] = []
     ctx = batch_context(session, who, batch)
+    new: list[Report] = []
     for report, rid in zip(batch.reports, ids, strict=True):
         if rid in seen:
             duplicates.append(rid)
             continue
         seen.add(rid)  # the same id twice in one batch: store it once
-        _add_report(session, who, report, now, ctx)
+        new.append(report)
         accepted.append(rid)
+    _add_reports(session, who, new, now, ctx)
     agent = session.get(Agent, who.agent_id)
     if agent is not None:
         agent.last_seen = now
