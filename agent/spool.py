@@ -22,6 +22,7 @@ under-count.)
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -146,24 +147,57 @@ class Spool:
     def add(self, agent_id: str, agent_version: str, results: list[ProbeResult], *,
             trigger: Trigger = "manual", job_id: str | None = None,
             clock_offset_s: float | None = None) -> Report:
-        """Make a report of ``results`` and commit it to ``pending/`` (durably)."""
+        """Make a report of ``results`` and commit it to ``pending/`` (durably).
+
+        A full disk is treated like a full spool: the oldest report is dropped (and
+        counted) to make room; with nothing left to drop the OSError is raised, and the
+        lost report is counted when the count can still be saved."""
         while True:
             state = self._state()
             report = new_report(agent_id, agent_version, results,
                                 spool_dropped=state["dropped_unreported"], trigger=trigger,
                                 job_id=job_id, clock_offset_s=clock_offset_s)
             data = encode(report)
-            if not self._drop_oldest_if_full(len(data), state):
+            if self._drop_oldest_if_full(len(data), state):
+                continue
+            if self._write(report, data, state):
                 break
+        if state["dropped_unreported"]:  # the new report carries the count now
+            state["dropped_unreported"] = 0
+            while True:
+                try:
+                    self._save_state(state)
+                    break
+                except OSError as exc:  # a full disk: make room as for a report
+                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or \
+                            not self._drop_oldest_if_full(0, state, force=True):
+                        raise
+        return report
+
+    def _write(self, report: Report, data: bytes, state: dict[str, int]) -> bool:
+        """Commit ``data``; False when the disk was full and the oldest report was dropped
+        to make room (the caller tries again)."""
         name = f"{self._next_sequence():020d}-{report.report_id}.json"
         tmp = self.tmp_dir / name
-        write_synced(tmp, data)
+        try:
+            write_synced(tmp, data)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            if self._drop_oldest_if_full(len(data), state, force=True):
+                return False
+            state["dropped_unreported"] += 1  # this report: lost, but counted if possible
+            state["dropped_total"] += 1
+            try:
+                self._save_state(state)
+            except OSError:
+                log.error("spool: disk full; report %s lost and not even counted",
+                          report.report_id)
+            raise
         os.replace(tmp, self.pending_dir / name)
         fsync_dir(self.pending_dir)
-        if state["dropped_unreported"]:
-            state["dropped_unreported"] = 0
-            self._save_state(state)
-        return report
+        return True
 
     def _next_sequence(self) -> int:
         last = 0
@@ -173,11 +207,13 @@ class Spool:
             last = int(head) if head.isdigit() else 0
         return max(time.time_ns(), last + 1)
 
-    def _drop_oldest_if_full(self, incoming: int, state: dict[str, int]) -> bool:
-        """Drop the oldest report when ``incoming`` bytes would break a bound."""
+    def _drop_oldest_if_full(self, incoming: int, state: dict[str, int],
+                             force: bool = False) -> bool:
+        """Drop the oldest report when ``incoming`` bytes would break a bound (``force``:
+        the disk itself is full)."""
         items = self.pending()
         total = sum(i.size for i in items)
-        if not items or (len(items) + 1 <= self.max_reports
+        if not items or (not force and len(items) + 1 <= self.max_reports
                          and total + incoming <= self.max_bytes):
             return False
         oldest = items[0]
@@ -188,9 +224,14 @@ class Spool:
             log.warning("spool: dropping unreadable %s: %s", oldest.path.name, exc)
         state["dropped_unreported"] += 1 + carried
         state["dropped_total"] += 1
-        self._save_state(state)  # count first: a crash now over-counts, never loses
-        oldest.path.unlink(missing_ok=True)
-        fsync_dir(self.pending_dir)
+        if force:  # a full disk cannot take the count before the room is made
+            oldest.path.unlink(missing_ok=True)
+            fsync_dir(self.pending_dir)
+            self._save_state(state)
+        else:
+            self._save_state(state)  # count first: a crash now over-counts, never loses
+            oldest.path.unlink(missing_ok=True)
+            fsync_dir(self.pending_dir)
         log.warning("spool full (%d reports, %d bytes; bounds %d, %d): dropped %s",
                     len(items), total, self.max_reports, self.max_bytes, oldest.report_id)
         return True

@@ -67,21 +67,39 @@ def test_drops_are_counted_and_reach_the_collector(collector: Collector, small_d
     assert stored_reports(collector.db)[-1][2] == 0
 
 
-def test_enospc_past_the_bound_is_an_oserror_and_the_spool_survives(small_disk: Path) -> None:
+def test_a_full_disk_drops_the_oldest_report_counts_it_and_keeps_spooling(
+        small_disk: Path) -> None:
     spool = Spool(small_disk / "spool", max_bytes=10 * DISK)  # bound larger than the disk
     t0 = datetime.now(UTC) - timedelta(days=1)
-    with pytest.raises(OSError) as caught:  # noqa: PT012 - adds until the disk is full
-        for i in range(1000):
-            spool.add("agent-1", "0.1.0", cycle(t0 + timedelta(minutes=i)))
-    assert caught.value.errno == errno.ENOSPC
-    written = spool.pending()
-    assert written  # what was written before the disk filled is still there, complete
-    for item in written:
+    made = 400  # several times what the 1 MiB disk holds
+    for i in range(made):
+        spool.add("agent-1", "0.1.0", cycle(t0 + timedelta(minutes=i)))
+    kept = spool.pending()
+    assert 0 < len(kept) < made  # the disk, not the bound, limited the spool
+    assert spool.dropped_total == made - len(kept)  # every report the disk cost is counted
+    for item in kept:  # what is there is complete, and the newest survived
         assert spool.load(item)["report_id"] == item.report_id
+    assert list(spool.tmp_dir.iterdir()) == []  # no half-written report left behind
+    newest = spool.load(kept[-1])
+    assert newest["created_at"] >= spool.load(kept[0])["created_at"]
 
-    for item in written[: len(written) // 2]:  # room again (an upload removed some)
-        spool.remove(item.report_id)
-    reopened = Spool(small_disk / "spool", max_bytes=10 * DISK)  # the next worker run
-    assert list(reopened.tmp_dir.iterdir()) == []  # the half-written report is gone
-    reopened.add("agent-1", "0.1.0", cycle(t0 + timedelta(days=1)))
-    assert len(reopened.pending()) == len(written) - len(written) // 2 + 1
+
+def test_a_disk_too_full_for_one_report_is_an_oserror_and_the_loss_is_counted(
+        small_disk: Path) -> None:
+    filler = small_disk / "filler"
+    with open(filler, "wb") as out:  # noqa: PT012 - fill the disk to the last block
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    spool_dir = small_disk / "spool"
+    with pytest.raises(OSError) as caught:
+        Spool(spool_dir, max_bytes=10 * DISK).add(
+            "agent-1", "0.1.0", cycle(datetime.now(UTC)))
+    assert caught.value.errno == errno.ENOSPC
+    filler.unlink()  # room again: the agent carries on
+    spool = Spool(spool_dir, max_bytes=10 * DISK)
+    spool.add("agent-1", "0.1.0", cycle(datetime.now(UTC)))
+    assert len(spool.pending()) == 1
