@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from collector import (
     cli_campaigns,
+    cli_migrate,
     cli_notify,
     cli_profiles,
     cli_rooms,
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_users.register(sub)
     cli_notify.register(sub)
     cli_share.register(sub)
+    cli_migrate.register(sub)
     cli_profiles.register(commands)
     cli_campaigns.register(commands)
 

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from collector import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
@@ -44,8 +44,15 @@ def make_engine(url: str) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create missing tables (Alembic migrations replace this in a later issue)."""
-    SQLModel.metadata.create_all(engine)
+    """Migrate the database to the newest schema (``alembic upgrade head``).
+
+    A database made by ``create_all`` before migrations existed is stamped at head when it
+    matches the models, and refused (:class:`collector.migrations.run.SchemaMismatch`,
+    naming the differences) when it does not.
+    """
+    from collector.migrations.run import upgrade_head  # alembic: only where a database opens
+
+    upgrade_head(engine)
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -12,6 +12,7 @@ from collector.models import AdminKey
 from collector.services.admin import AdminAuthError, authenticate_admin
 from collector.services.enrolment import AgentIdentity, AuthError, authenticate
 from collector.settings import Settings
+from collector.web_auth import current_admin
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 
@@ -57,3 +58,22 @@ def authenticated_agent(request: Request,
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AgentDep = Annotated[AgentIdentity, Depends(authenticated_agent)]
 AdminDep = Annotated[AdminKey, Depends(authenticated_admin)]
+
+
+def admin_or_session(request: Request,
+                     authorization: Annotated[str | None, Header()] = None) -> str:
+    """For read APIs: the admin API key (``Authorization: Bearer <admin key>``) or a
+    logged-in admin web session (the ``classprobe_session`` cookie, as the UI's own JSON
+    calls send it). A present Authorization header must be a valid admin key (an agent's
+    credential is refused even next to a session cookie). Returns who it was: the key's
+    label or the user name; else a 401 naming both ways in."""
+    if authorization:
+        return authenticated_admin(request, authorization).name
+    admin = current_admin(request)
+    if admin is None:
+        raise Problem(401, "this read API needs 'Authorization: Bearer <admin key>' or a "
+                           "logged-in admin session", headers=BEARER)
+    return admin.username
+
+
+AdminOrSessionDep = Annotated[str, Depends(admin_or_session)]

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
                                 "with STARTTLS before sending (or logging in)")
     smtp_user: str = Field(default="", description="SMTP login (optional)")
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    agent_rate_per_minute: int = Field(
+        default=120, gt=0, description="requests per minute each agent may make to "
+        "POST /api/v1/reports, and as many to GET /api/v1/agent/control (a token bucket per "
+        "agent and endpoint, per collector process; over it: 429 with Retry-After)")
     metrics_token: SecretStr | None = Field(
         default=None, description="when set, GET /metrics needs 'Authorization: Bearer "
         "<token>'; unset or empty = open (the collector binds 127.0.0.1 by default)")

@@ -38,8 +38,11 @@ class NotJSONError(WireError):
 def _load_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NotJSONError([f"body is not valid JSON: {exc}"]) from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: bad JSON, or an integer past Python's digit limit; RecursionError:
+        # nesting deeper than the parser's stack (both were 500s under fuzzing)
+        raise NotJSONError([f"body is not valid JSON: {type(exc).__name__}: "
+                            f"{str(exc)[:200]}"]) from exc
 
 
 @cache

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from collector.db import SessionDep
-from collector.deps import AdminDep
+from collector.deps import AdminDep, AdminOrSessionDep
 from collector.errors import Problem
 from collector.routers.sites import site_or_404
 from collector.services.campaigns import (
@@ -75,13 +75,15 @@ def post_campaign(session: SessionDep, _admin: AdminDep, site: str,
 
 
 @router.get("/sites/{site}/campaigns")
-def get_campaigns(session: SessionDep, site: str) -> list[dict[str, Any]]:
+def get_campaigns(session: SessionDep, _admin: AdminOrSessionDep,
+                  site: str) -> list[dict[str, Any]]:
     row = site_or_404(session, site)
     return [campaign_dict(c, row.name) for c in list_campaigns(session, row)]
 
 
 @router.get("/sites/{site}/compare")
-def get_compare(session: SessionDep, site: str, profile: str, before: str, after: str,
+def get_compare(session: SessionDep, _admin: AdminOrSessionDep, site: str, profile: str,
+                before: str, after: str,
                 resamples: Annotated[int, Query(ge=1, le=MAX_RESAMPLES)] = DEFAULT_RESAMPLES,
                 seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """Per requirement of ``profile``: campaign ``after`` against campaign ``before``."""

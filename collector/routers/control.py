@@ -11,13 +11,14 @@ import dataclasses
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 
 from agent.wire import AgentControl
 from collector.db import SessionDep
 from collector.deps import AgentDep
 from collector.errors import Problem
 from collector.models import utcnow
+from collector.ratelimit import check_agent_rate
 from collector.services.control import build_control, record_poll
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
@@ -52,12 +53,13 @@ def parse_version(raw: str | None) -> str | None:
 
 @router.get("/agent/control", response_model=AgentControl)
 def agent_control(
-    session: SessionDep, who: AgentDep,
+    request: Request, session: SessionDep, who: AgentDep,
     agent_version: Annotated[str | None, Header(alias=VERSION_HEADER)] = None,
     clock_offset: Annotated[str | None, Header(alias=OFFSET_HEADER)] = None,
 ) -> AgentControl:
     """The site's timetable and salt, the room's pending jobs, and the collector's time."""
     received = utcnow()
+    check_agent_rate(request, who.agent_id, "GET /api/v1/agent/control")
     offset, version = parse_offset(clock_offset), parse_version(agent_version)
     now = received
     record_poll(session, who.agent_id, now, version, offset)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from collector.db import SessionDep
-from collector.deps import AdminDep
+from collector.deps import AdminDep, AdminOrSessionDep
 from collector.errors import Problem
 from collector.services.profiles import (
     ProfileError,
@@ -87,13 +87,13 @@ async def post_profile(request: Request, _admin: AdminDep) -> JSONResponse:
 
 
 @router.get("/profiles")
-def list_profiles(session: SessionDep) -> list[dict[str, Any]]:
+def list_profiles(session: SessionDep, _admin: AdminOrSessionDep) -> list[dict[str, Any]]:
     """Every profile: the built-ins, then the suppliers'."""
     return [profile_summary(e) for e in _entries(session)]
 
 
 @router.get("/profiles/{profile_id}")
-def get_profile(session: SessionDep, profile_id: str) -> dict[str, Any]:
+def get_profile(session: SessionDep, _admin: AdminOrSessionDep, profile_id: str) -> dict[str, Any]:
     """One profile in full, with its TOML text."""
     entries = _entries(session)
     for entry in entries:

@@ -9,6 +9,7 @@ from agent.wire import IngestResponse, ReportBatch
 from collector.deps import AgentDep, SettingsDep
 from collector.errors import Problem, wire_problem
 from collector.models import utcnow
+from collector.ratelimit import check_agent_rate
 from collector.services.enrolment import AgentIdentity
 from collector.services.ingest import store_batch
 from collector.streaming import read_limited
@@ -39,6 +40,7 @@ async def ingest_reports(request: Request, who: AgentDep,
 
     Already-stored ``report_id``s are listed in ``duplicates`` and not stored again.
     """
+    check_agent_rate(request, who.agent_id, "POST /api/v1/reports")
     body = await read_limited(request, settings.max_body_bytes, "report batch")
     batch = _parse(body, who)
     return await run_in_threadpool(store_batch, request.app.state.engine, who, batch, utcnow())

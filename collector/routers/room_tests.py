@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from collector.db import SessionDep
-from collector.deps import AdminDep
+from collector.deps import AdminDep, AdminOrSessionDep
 from collector.errors import Problem
 from collector.models import utcnow
 from collector.routers.sites import site_or_404
@@ -75,7 +75,8 @@ def schedule_room_test(session: SessionDep, _admin: AdminDep, site: str, room: s
 
 
 @router.get("/sites/{site}/room-tests/{job_id}")
-def room_test(session: SessionDep, site: str, job_id: str) -> dict[str, Any]:
+def room_test(session: SessionDep, _admin: AdminOrSessionDep, site: str,
+              job_id: str) -> dict[str, Any]:
     """Room total, per-device share, loaded latency, failures, window and start skew."""
     row = site_or_404(session, site)
     try:
@@ -85,7 +86,7 @@ def room_test(session: SessionDep, site: str, job_id: str) -> dict[str, Any]:
 
 
 @router.get("/sites/{site}/room-tests")
-def room_tests(session: SessionDep, site: str) -> list[dict[str, Any]]:
+def room_tests(session: SessionDep, _admin: AdminOrSessionDep, site: str) -> list[dict[str, Any]]:
     """The site's room tests, newest first, each with its result so far."""
     return [result_dict(r) for r in list_room_tests(session, site_or_404(session, site),
                                                     utcnow())]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from collector.db import SessionDep
+from collector.deps import AdminOrSessionDep
 from collector.errors import Problem
 from collector.models import Site, utcnow
 from collector.render import render_site_report
@@ -31,7 +32,7 @@ def site_or_404(session: SessionDep, name: str) -> Site:
 
 
 @router.get("/sites")
-def sites(session: SessionDep) -> list[dict[str, Any]]:
+def sites(session: SessionDep, _admin: AdminOrSessionDep) -> list[dict[str, Any]]:
     return [{"name": s.name, "rooms": s.rooms, "agents": s.agents,
              "last_seen": s.last_seen.isoformat() if s.last_seen else None}
             for s in list_sites(session)]
@@ -45,7 +46,7 @@ def _download_name(site: str, what: str) -> dict[str, str]:
 @router.get("/sites/{site}/readiness", response_class=Response,
             responses={200: {"content": {"application/json": {}, "text/html": {},
                                          "text/csv": {}, "text/plain": {}}}})
-def readiness(session: SessionDep, site: str, profile: str | None = None,
+def readiness(session: SessionDep, _admin: AdminOrSessionDep, site: str, profile: str | None = None,
               campaign: str | None = None,
               format: Annotated[Literal["json", "html", "csv", "text"], Query()] = "json",
               ) -> Response:
@@ -67,7 +68,7 @@ def readiness(session: SessionDep, site: str, profile: str | None = None,
 
 @router.get("/sites/{site}/export", response_class=Response,
             responses={200: {"content": {"text/csv": {}, "application/json": {}}}})
-def export(session: SessionDep, site: str,
+def export(session: SessionDep, _admin: AdminOrSessionDep, site: str,
            format: Annotated[Literal["csv", "json"], Query()] = "csv") -> Response:
     """Every measurement of the site, one row each."""
     rows = measurement_rows(session, site_or_404(session, site))

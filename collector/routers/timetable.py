@@ -40,8 +40,9 @@ EXAMPLE = {
 def _document(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(400, f"timetable is not JSON: {exc}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # see wire_validation
+        raise Problem(400, f"timetable is not JSON: {type(exc).__name__}: "
+                           f"{str(exc)[:200]}") from exc
     if not isinstance(data, dict):
         raise Problem(422, f"timetable must be a JSON object, got {type(data).__name__}")
     return data

@@ -3,8 +3,8 @@ and campaign comparison; and the JSON the room's charts are drawn from.
 
 Pages need an admin session (:data:`collector.web_auth.AdminPageDep`); an unknown site,
 room or device gets a 404 page that says which. ``GET
-/api/v1/sites/{site}/rooms/{room}/timeline`` is a read API like the others (public for
-now; issue 8 brings API authorisation).
+/api/v1/sites/{site}/rooms/{room}/timeline`` is a read API like the others: the admin
+API key or an admin session (the room page's own script sends the session cookie).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from collector.db import SessionDep
+from collector.deps import AdminOrSessionDep
 from collector.errors import Problem
 from collector.models import Agent, Room, Site
 from collector.routers.pages import error_page, page, unknown_site
@@ -90,7 +91,8 @@ def _day(request: Request, session: Session, site: Site, room: Room,
 
 
 @router.get("/api/v1/sites/{site}/rooms/{room}/timeline", tags=["reports"])
-def timeline(request: Request, session: SessionDep, site: str, room: str,
+def timeline(request: Request, session: SessionDep, _admin: AdminOrSessionDep, site: str,
+             room: str,
              day: DayParam = None) -> dict[str, Any]:
     """One school day of the room in 5-minute bins: per series (latency, bandwidth,
     Wi-Fi load) each device's median and the room's median of them, as ``[time, value]``

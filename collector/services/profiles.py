@@ -256,6 +256,8 @@ def profile_from_toml(text: str, where: str) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{where}: not valid TOML: {exc}") from exc
+    except RecursionError as exc:  # arrays nested past the parser's stack (found by fuzzing)
+        raise ProfileError(f"{where}: not valid TOML: nested too deeply") from exc
     return parse_profile(data, where)
 
 

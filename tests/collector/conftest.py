@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from agent.wire import Measurement, ProbeResult, Report, ReportBatch, to_jsonabl
 from collector.app import create_app
 from collector.services.sites import create_site
 from collector.settings import Settings
+from tests.pg.server import PgServer
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 SITE = "Test School"
@@ -35,14 +38,78 @@ class Enrolled:
         return {"Authorization": f"Bearer {self.credential}"}
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path}/t.db", data_dir=tmp_path)
+BACKENDS = ["sqlite", "postgresql"]
+_pg_names = itertools.count()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``both_backends`` run once per database in :data:`BACKENDS` (the
+    PostgreSQL case skips, with the reason, where PostgreSQL is missing)."""
+    if (metafunc.definition.get_closest_marker("both_backends")
+            and "db_backend" in metafunc.fixturenames):
+        metafunc.parametrize("db_backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture
-def app(settings: Settings) -> FastAPI:
-    return create_app(settings)
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The collector's database engine: "sqlite", or "postgresql" for the second run of
+    a ``@pytest.mark.both_backends`` test."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file already at the newest revision, copied for each test: running the
+    migrations once per session instead of once per test (test_migrations.py runs them
+    from empty)."""
+    from collector.db import init_db, make_engine
+
+    path = tmp_path_factory.mktemp("migrated") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    init_db(engine)
+    engine.dispose()  # the last connection out checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_pg_template(pg_server: PgServer) -> str:
+    """A PostgreSQL database at the newest revision, the template of each test's own."""
+    from collector.db import init_db, make_engine
+
+    name = "classprobe_migrated_template"
+    engine = make_engine(pg_server.create_database(name))
+    init_db(engine)
+    engine.dispose()  # CREATE DATABASE ... TEMPLATE needs it unused
+    return name
+
+
+@pytest.fixture
+def migrated_pg_url(pg_server: PgServer, migrated_pg_template: str) -> str:
+    """A fresh PostgreSQL database, already migrated (a copy of the template)."""
+    import psycopg
+
+    name = f"api_{next(_pg_names)}"
+    with psycopg.connect(f"host=127.0.0.1 port={pg_server.port} user=postgres "
+                         "dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_pg_template}"')
+    return pg_server.url(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_backend: str, request: pytest.FixtureRequest) -> Settings:
+    if db_backend == "postgresql":
+        url = str(request.getfixturevalue("migrated_pg_url"))
+    else:
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "t.db")
+        url = f"sqlite:///{tmp_path}/t.db"
+    return Settings(database_url=url, data_dir=tmp_path)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[FastAPI]:
+    app = create_app(settings)
+    yield app
+    app.state.engine.dispose()  # PostgreSQL: give the connections back to the server
 
 
 @pytest.fixture

@@ -102,6 +102,7 @@ def test_json_that_is_not_an_object_is_422(client: TestClient, enrolled: Enrolle
     assert resp.json()["problems"] == ["body: Input should be an object (got list)"]
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize(("headers", "expected"), [
     ({}, "missing 'Authorization: Bearer <credential>' header"),
     ({"Authorization": "Basic abc"}, "Authorization scheme 'Basic' is not 'Bearer <credential>'"),
@@ -119,6 +120,7 @@ def test_unknown_credential_is_401(client: TestClient, enrolled: Enrolled, engin
     assert_still_works(client, enrolled)
 
 
+@pytest.mark.both_backends
 def test_revoked_credential_is_401_at_once(client: TestClient, enrolled: Enrolled,
                                            engine: Engine) -> None:
     assert_still_works(client, enrolled)
@@ -139,6 +141,7 @@ def small_limit(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> int:
     return 2048
 
 
+@pytest.mark.both_backends
 def test_oversized_by_content_length_is_413(client: TestClient, enrolled: Enrolled,
                                             engine: Engine, small_limit: int) -> None:
     reports = [make_report(enrolled.agent_id) for _ in range(10)]
@@ -201,6 +204,7 @@ def test_unexpected_errors_are_json_500_without_traceback(app: FastAPI, enrolled
     assert "Traceback" not in resp.text
 
 
+@pytest.mark.both_backends
 def test_failed_result_without_reason_is_422(client: TestClient, enrolled: Enrolled) -> None:
     result = failed_result(reason="")
     resp = client.post("/api/v1/reports", headers=enrolled.headers,

@@ -274,7 +274,7 @@ def test_api_create_and_list(client: TestClient, admin_headers: dict[str, str],
     assert (created["name"], created["profiles"], created["start_at"], created["end_at"],
             created["note"]) == ("autumn", [PROFILE_ID], "2026-10-05T08:00:00+00:00",
                                  "2026-10-12T08:00:00+00:00", "baseline")
-    listed = client.get(url)
+    listed = client.get(url, headers=admin_headers)
     assert listed.status_code == 200 and listed.json() == [created]
     again = client.post(url, json=BODY, headers=admin_headers)
     assert again.status_code == 409
@@ -299,17 +299,18 @@ def test_api_refusals(client: TestClient, admin_headers: dict[str, str],
                        headers=admin_headers).status_code == 422
     nowhere = client.post("/api/v1/sites/Nowhere/campaigns", json=BODY, headers=admin_headers)
     assert (nowhere.status_code, nowhere.json()["detail"]) == (404, "unknown site 'Nowhere'")
-    assert client.get("/api/v1/sites/Nowhere/campaigns").status_code == 404
+    assert client.get("/api/v1/sites/Nowhere/campaigns", headers=admin_headers).status_code == 404
 
 
-def test_api_compare(client: TestClient, engine: Engine, stored: list[str]) -> None:
+def test_api_compare(client: TestClient, engine: Engine, stored: list[str],
+        admin_headers: dict[str, str]) -> None:
     with Session(engine) as session:
         site = get_site(session, SITE)
         two_campaigns(session, site)
         measured(session, stored)
     url = f"/api/v1/sites/{SITE}/compare"
     resp = client.get(url, params={"profile": PROFILE_ID, "before": "autumn",
-                                   "after": "spring", "resamples": 300})
+                                   "after": "spring", "resamples": 300}, headers=admin_headers)
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert (body["profile"], body["version"], body["before"], body["after"],
@@ -327,8 +328,8 @@ def test_api_compare(client: TestClient, engine: Engine, stored: list[str]) -> N
         ({"profile": "microsoft-teams-media", "before": "autumn", "after": "spring"}, 422,
          "campaign 'autumn' does not assess profile 'microsoft-teams-media'"),
     ):
-        got = client.get(url, params=params)
+        got = client.get(url, params=params, headers=admin_headers)
         assert got.status_code == status
         assert got.json()["detail"].startswith(detail)
     assert client.get(url, params={"profile": PROFILE_ID, "before": "autumn", "after": "spring",
-                                   "resamples": 0}).status_code == 422
+                                   "resamples": 0}, headers=admin_headers).status_code == 422

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -14,6 +15,7 @@ from collector.services.sites import create_site
 from tests.collector.conftest import SITE, Enrolled, count, enrol
 
 
+@pytest.mark.both_backends
 def test_enrol_creates_agent_and_room(client: TestClient, site_token: str,
                                       engine: Engine) -> None:
     resp = client.post("/api/v1/enrol",
@@ -32,6 +34,7 @@ def test_enrol_creates_agent_and_room(client: TestClient, site_token: str,
         assert [r.name for r in session.exec(select(Room)).all()] == ["Lab 3"]
 
 
+@pytest.mark.both_backends
 def test_every_agent_of_a_site_gets_the_same_random_salt(client: TestClient,
                                                          site_token: str, engine: Engine) -> None:
     salts = {client.post("/api/v1/enrol", json={"token": site_token, "room": room}).json()[
@@ -46,6 +49,7 @@ def test_every_agent_of_a_site_gets_the_same_random_salt(client: TestClient,
     assert other_salt != salt
 
 
+@pytest.mark.both_backends
 def test_second_agent_in_same_room_reuses_the_room(client: TestClient, site_token: str,
                                                    engine: Engine) -> None:
     a = enrol(client, site_token, "Lab 3")
@@ -55,6 +59,7 @@ def test_second_agent_in_same_room_reuses_the_room(client: TestClient, site_toke
     assert count(engine, Agent) == 2
 
 
+@pytest.mark.both_backends
 def test_bad_token_is_401_with_a_clear_message(client: TestClient, site_token: str,
                                                engine: Engine) -> None:
     resp = client.post("/api/v1/enrol", json={"token": "not-the-token", "room": "Lab 3"})
@@ -64,6 +69,7 @@ def test_bad_token_is_401_with_a_clear_message(client: TestClient, site_token: s
     assert count(engine, Agent) == 0
 
 
+@pytest.mark.both_backends
 def test_bad_enrol_bodies(client: TestClient, site_token: str, engine: Engine) -> None:
     resp = client.post("/api/v1/enrol", content=b"{nope")
     assert resp.status_code == 400

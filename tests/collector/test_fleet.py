@@ -95,6 +95,7 @@ def _fleet_site(client: TestClient, site_token: str, engine: Engine) -> dict[str
     return agents
 
 
+@pytest.mark.both_backends
 def test_fleet_states_warnings_and_room_counts(client: TestClient, site_token: str,
                                                engine: Engine) -> None:
     agents = _fleet_site(client, site_token, engine)
@@ -120,10 +121,12 @@ def test_fleet_states_warnings_and_room_counts(client: TestClient, site_token: s
     ]
 
 
+@pytest.mark.both_backends
 def test_fleet_api(client: TestClient, site_token: str, enrolled: Enrolled,
-                   engine: Engine) -> None:
+                   engine: Engine,
+        admin_headers: dict[str, str]) -> None:
     _set(engine, enrolled.agent_id, clock_offset_s=-6.0)
-    resp = client.get(f"/api/v1/sites/{SITE}/fleet")
+    resp = client.get(f"/api/v1/sites/{SITE}/fleet", headers=admin_headers)
     assert resp.status_code == 200, resp.text
     body = resp.json()
     (agent,) = body["agents"]
@@ -134,12 +137,13 @@ def test_fleet_api(client: TestClient, site_token: str, enrolled: Enrolled,
         "warnings": ["clock 6.0 s ahead of the collector"], "spool_dropped_24h": 0}
     assert body["rooms"] == [{"room": "Room 12", "agents": 1, "live": 1, "at-risk": 0,
                               "silent": 0, "revoked": 0}]
-    missing = client.get("/api/v1/sites/Nowhere/fleet")
+    missing = client.get("/api/v1/sites/Nowhere/fleet", headers=admin_headers)
     assert (missing.status_code, missing.json()["detail"]) == (404, "unknown site 'Nowhere'")
 
 
 def test_site_page_has_a_fleet_health_table(client: TestClient, admin_client: TestClient,
-                                            site_token: str, engine: Engine) -> None:
+                                            site_token: str, engine: Engine,
+        admin_headers: dict[str, str]) -> None:
     _fleet_site(client, site_token, engine)
     page = admin_client.get(f"/sites/{SITE}/report").text
     assert '<h2 id="fleet">Fleet health</h2>' in page
@@ -147,7 +151,7 @@ def test_site_page_has_a_fleet_health_table(client: TestClient, admin_client: Te
     assert "<caption>Each agent: state, last seen, version and warnings</caption>" in page
     assert '<th scope="row">Lab 2</th>' in page
     assert "version 0.2.9 is older than 0.3.0, the newest in this site" in page
-    report = client.get(f"/api/v1/sites/{SITE}/readiness").json()
+    report = client.get(f"/api/v1/sites/{SITE}/readiness", headers=admin_headers).json()
     assert len(report["fleet"]["agents"]) == 4
 
 

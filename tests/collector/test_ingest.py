@@ -27,6 +27,7 @@ from tests.collector.conftest import (
 )
 
 
+@pytest.mark.both_backends
 def test_batch_is_stored_with_denormalised_measurements(client: TestClient, enrolled: Enrolled,
                                                         engine: Engine) -> None:
     with Session(engine) as session:
@@ -61,6 +62,7 @@ def test_batch_is_stored_with_denormalised_measurements(client: TestClient, enro
         assert agent.last_seen is not None and agent.last_seen >= agent.created_at > T0
 
 
+@pytest.mark.both_backends
 def test_same_batch_twice_is_all_duplicates(client: TestClient, enrolled: Enrolled,
                                             engine: Engine) -> None:
     body = batch_body(make_report(enrolled.agent_id), make_report(enrolled.agent_id))
@@ -72,6 +74,7 @@ def test_same_batch_twice_is_all_duplicates(client: TestClient, enrolled: Enroll
     assert count(engine, Report) == 2
 
 
+@pytest.mark.both_backends
 def test_partly_known_batch_stores_only_the_new_report(client: TestClient, enrolled: Enrolled,
                                                        engine: Engine) -> None:
     old, new = make_report(enrolled.agent_id), make_report(enrolled.agent_id)
@@ -83,6 +86,7 @@ def test_partly_known_batch_stores_only_the_new_report(client: TestClient, enrol
     assert count(engine, Report) == 2
 
 
+@pytest.mark.both_backends
 def test_concurrent_upload_of_same_report_ends_as_duplicate(
         client: TestClient, enrolled: Enrolled, engine: Engine,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,6 +111,7 @@ def test_concurrent_upload_of_same_report_ends_as_duplicate(
     assert count(engine, Report) == 2
 
 
+@pytest.mark.both_backends
 def test_store_batch_gives_up_after_repeated_conflicts(enrolled: Enrolled, engine: Engine,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     report = make_report(enrolled.agent_id)
@@ -121,6 +126,7 @@ def test_store_batch_gives_up_after_repeated_conflicts(enrolled: Enrolled, engin
     assert count(engine, Report) == 1
 
 
+@pytest.mark.both_backends
 def test_report_of_another_agent_is_403_and_nothing_stored(client: TestClient, site_token: str,
                                                            enrolled: Enrolled,
                                                            engine: Engine) -> None:

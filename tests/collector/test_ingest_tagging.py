@@ -73,11 +73,13 @@ def tags(engine: Engine) -> dict[datetime, set[tuple[str | None, bool | None]]]:
 
 
 def test_measurements_get_the_local_period_across_the_dst_change(
-        client: TestClient, enrolled: Enrolled, engine: Engine) -> None:
+        client: TestClient, enrolled: Enrolled, engine: Engine,
+        admin_headers: dict[str, str]) -> None:
     set_school(engine)
     upload(client, enrolled, report(enrolled, [t for t, _, _ in CASES]))
     assert tags(engine) == {t: {(period, lesson)} for t, period, lesson in CASES}
-    exported = client.get(f"/api/v1/sites/{SITE}/export", params={"format": "json"}).json()
+    exported = client.get(f"/api/v1/sites/{SITE}/export", params={"format": "json"},
+                          headers=admin_headers).json()
     assert {(datetime.fromisoformat(r["time"]), r["period"], r["in_lesson"], r["trigger"])
             for r in exported} == {(t, p, lesson, "manual") for t, p, lesson in CASES}
 

@@ -21,7 +21,8 @@ from tests.collector.conftest import (
 def test_latest_cycle_shows_each_agents_newest_report_only(client: TestClient,
                                                           admin_client: TestClient,
                                                           enrolled: Enrolled,
-                                                          site_token: str) -> None:
+                                                          site_token: str,
+        admin_headers: dict[str, str]) -> None:
     other = enrol(client, site_token, room="Room 7")
     old = make_report(enrolled.agent_id, [latency_result(p50=80.0)], created_at=T0)
     new = make_report(enrolled.agent_id,
@@ -34,7 +35,7 @@ def test_latest_cycle_shows_each_agents_newest_report_only(client: TestClient,
         resp = client.post("/api/v1/reports", content=batch_body(report), headers=agent.headers)
         assert resp.status_code == 200, resp.text
 
-    latest = client.get(f"/api/v1/sites/{SITE}/readiness").json()["latest"]
+    latest = client.get(f"/api/v1/sites/{SITE}/readiness", headers=admin_headers).json()["latest"]
     ours = [r for r in latest if r["agent_id"] == enrolled.agent_id]
     assert [(r["target"], r["status"], r["reason"]) for r in ours] == [
         ("teams.microsoft.com", "ok", ""), ("zoom.us", "failed", "connection refused")]

@@ -119,7 +119,8 @@ def test_agents_per_site_and_state(client: TestClient, engine: Engine, site_toke
 
 
 def test_verdicts_are_a_state_set_per_site_and_profile(
-        client: TestClient, engine: Engine, enrolled: Enrolled) -> None:
+        client: TestClient, engine: Engine, enrolled: Enrolled,
+        admin_headers: dict[str, str]) -> None:
     with Session(engine) as session:
         profiles = sorted(profile_registry(session))
     samples = scrape(client)
@@ -130,7 +131,7 @@ def test_verdicts_are_a_state_set_per_site_and_profile(
     set_always_in_lesson(engine)
     slow = [make_report(enrolled.agent_id, [latency_result(p50=300.0)]) for _ in range(5)]
     post(client, enrolled, batch_body(*slow))
-    api = client.get(f"/api/v1/sites/{SITE}/readiness").json()["profiles"]
+    api = client.get(f"/api/v1/sites/{SITE}/readiness", headers=admin_headers).json()["profiles"]
     fresh = TestClient(client.app)  # same app: the snapshot is still cached (60 s)
     assert verdicts(scrape(fresh), SITE) == dict.fromkeys(profiles, "unknown")
     state = StateCollector(engine)  # a new cache sees the data

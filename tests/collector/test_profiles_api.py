@@ -20,8 +20,9 @@ def post(client: TestClient, headers: dict[str, str], body: str | bytes,
     return resp.status_code, resp.json()
 
 
-def test_list_shows_the_builtins_with_their_sources(client: TestClient) -> None:
-    listing = client.get(URL).json()
+def test_list_shows_the_builtins_with_their_sources(client: TestClient,
+        admin_headers: dict[str, str]) -> None:
+    listing = client.get(URL, headers=admin_headers).json()
     assert [p["id"] for p in listing] == list(load_profiles())
     teams = next(p for p in listing if p["id"] == "microsoft-teams-media")
     assert teams == {
@@ -37,13 +38,13 @@ def test_an_admin_adds_a_supplier_profile(client: TestClient,
                                           admin_headers: dict[str, str]) -> None:
     assert post(client, admin_headers, SUPPLIER) == (201, {"id": "acme-reader",
                                                            "version": "2026.2"})
-    listing = client.get(URL).json()
+    listing = client.get(URL, headers=admin_headers).json()
     assert listing[-1] == {
         "id": "acme-reader", "version": "2026.2", "title": "Acme Reader",
         "source": {"citation": "Acme Reader network requirements, March 2026",
                    "confidence": "P", "url": None},
         "builtin": False, "requirements": 2}
-    full = client.get(f"{URL}/acme-reader").json()
+    full = client.get(f"{URL}/acme-reader", headers=admin_headers).json()
     assert (full["builtin"], full["document"], full["class_size"]) == (False, SUPPLIER, 32)
     assert [(r["id"], r["per_student"], r["scope"], r["share_min_pct"])
             for r in full["requirements"]] == [("download", True, "room", None),
@@ -54,23 +55,26 @@ def test_text_plain_is_accepted_too(client: TestClient, admin_headers: dict[str,
     assert post(client, admin_headers, SUPPLIER, "text/plain; charset=utf-8")[0] == 201
 
 
-def test_a_builtin_in_full_with_its_file(client: TestClient) -> None:
-    full = client.get(f"{URL}/kahoot-live").json()
+def test_a_builtin_in_full_with_its_file(client: TestClient,
+                                         admin_headers: dict[str, str]) -> None:
+    full = client.get(f"{URL}/kahoot-live", headers=admin_headers).json()
     assert full["builtin"] is True
     assert full["document"] == (BUILTIN_DIR / "kahoot-live.toml").read_text()
     assert [r["threshold"] for r in full["requirements"]] == [0.0, 60.0, 0.0]
 
 
-def test_unknown_profile_is_a_404_naming_the_known_ones(client: TestClient) -> None:
-    resp = client.get(f"{URL}/zoom")
+def test_unknown_profile_is_a_404_naming_the_known_ones(
+        client: TestClient, admin_headers: dict[str, str]) -> None:
+    resp = client.get(f"{URL}/zoom", headers=admin_headers)
     assert resp.status_code == 404
     assert resp.json()["detail"] == f"unknown profile 'zoom'; known: {', '.join(load_profiles())}"
 
 
-def test_adding_needs_an_admin_key(client: TestClient) -> None:
+def test_adding_needs_an_admin_key(client: TestClient,
+        admin_headers: dict[str, str]) -> None:
     status, body = post(client, {}, SUPPLIER)
     assert (status, body["detail"]) == (401, "missing 'Authorization: Bearer <admin key>' header")
-    assert "acme-reader" not in [p["id"] for p in client.get(URL).json()]
+    assert "acme-reader" not in [p["id"] for p in client.get(URL, headers=admin_headers).json()]
 
 
 def test_a_bad_profile_is_a_422_naming_key_and_value(client: TestClient,
@@ -113,13 +117,14 @@ def test_openapi_lists_the_profile_routes(client: TestClient) -> None:
 
 
 def test_a_stored_profile_that_no_longer_loads_is_named_not_a_bare_500(
-        client: TestClient, engine: Engine, enrolled: Enrolled) -> None:
+        client: TestClient, engine: Engine, enrolled: Enrolled,
+        admin_headers: dict[str, str]) -> None:
     from collector.models import StoredProfile
 
     with Session(engine) as session:  # e.g. saved by an older version with looser rules
         session.add(StoredProfile(id="broken", version="1", document="id = 'broken'\n"))
         session.commit()
-    resp = client.get(f"/api/v1/sites/{SITE}/readiness")
+    resp = client.get(f"/api/v1/sites/{SITE}/readiness", headers=admin_headers)
     assert resp.status_code == 500
     assert resp.json()["detail"].startswith("a stored profile cannot be used: ")
     assert "broken" in resp.json()["detail"]

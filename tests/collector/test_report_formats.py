@@ -76,8 +76,16 @@ def site_data(client: TestClient, engine: Engine, site_token: str) -> None:
                         profile_registry(session), now=utcnow())
 
 
+def _admin(client: TestClient) -> dict[str, str]:
+    """``Authorization`` with a new admin key of ``client``'s app (read APIs need one)."""
+    from collector.services.admin import create_admin_key
+
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        return {"Authorization": f"Bearer {create_admin_key(session, 'formats')}"}
+
+
 def _teams(client: TestClient, **params: str) -> dict[str, object]:
-    resp = client.get(URL, params={"profile": TEAMS, **params})
+    resp = client.get(URL, params={"profile": TEAMS, **params}, headers=_admin(client))
     assert resp.status_code == 200, resp.text
     body = resp.json()
     (teams,) = body["profiles"]
@@ -110,8 +118,9 @@ def test_json_has_windows_rooms_and_remediation(client: TestClient) -> None:
 
 
 @pytest.mark.usefixtures("site_data")
-def test_csv_one_row_per_requirement_and_room(client: TestClient) -> None:
-    resp = client.get(URL, params={"profile": TEAMS, "format": "csv"})
+def test_csv_one_row_per_requirement_and_room(client: TestClient,
+        admin_headers: dict[str, str]) -> None:
+    resp = client.get(URL, params={"profile": TEAMS, "format": "csv"}, headers=admin_headers)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/csv")
     assert 'filename="classprobe-Test_School-readiness.csv"' in resp.headers[
@@ -132,23 +141,25 @@ def test_csv_one_row_per_requirement_and_room(client: TestClient) -> None:
 
 
 @pytest.mark.usefixtures("site_data")
-def test_text_and_html_show_windows_side_by_side(client: TestClient) -> None:
-    text = client.get(URL, params={"profile": TEAMS, "format": "text"}).text
+def test_text_and_html_show_windows_side_by_side(client: TestClient,
+        admin_headers: dict[str, str]) -> None:
+    text = client.get(URL, params={"profile": TEAMS, "format": "text"}, headers=admin_headers).text
     assert ("            in lessons:   FAIL    150 ms (p95, site; 10 samples from 2 "
             "device(s))") in text
     assert "            out of hours: PASS    40 ms (p95, site; 5 samples from 1 device(s))" \
         in text
     assert "            rooms: Lab 2 PASS 40 ms (5); Room 12 FAIL 150 ms (5)" in text
     assert "            what to do: In Room 12, the round-trip time" in text
-    page = client.get(URL, params={"profile": TEAMS, "format": "html"})
+    page = client.get(URL, params={"profile": TEAMS, "format": "html"}, headers=admin_headers)
     assert page.headers["content-type"].startswith("text/html")
     assert '<th scope="col">In lessons</th><th scope="col">Out of hours</th>' in page.text
     assert "<strong>What to do:</strong> In Room 12, the round-trip time" in page.text
 
 
 @pytest.mark.usefixtures("site_data")
-def test_campaign_limits_rows_to_its_window_and_profiles(client: TestClient) -> None:
-    resp = client.get(URL, params={"campaign": "evening"})
+def test_campaign_limits_rows_to_its_window_and_profiles(client: TestClient,
+        admin_headers: dict[str, str]) -> None:
+    resp = client.get(URL, params={"campaign": "evening"}, headers=admin_headers)
     assert resp.status_code == 200
     body = resp.json()
     assert body["campaign"]["name"] == "evening"
@@ -159,25 +170,27 @@ def test_campaign_limits_rows_to_its_window_and_profiles(client: TestClient) -> 
     assert rtt["reason"].startswith("no measurements of tcp_connect_ms (p50) to "
                                     "teams.microsoft.com, *.teams.microsoft.com, *.lync.com, "
                                     "*.skype.com in lessons yet; at least 5 needed")
-    resp = client.get(URL, params={"campaign": "spring"})
+    resp = client.get(URL, params={"campaign": "spring"}, headers=admin_headers)
     assert (resp.status_code, resp.json()["detail"]) == (
         404, f"site {SITE!r} has no campaign 'spring'; its campaigns: 'evening'")
-    resp = client.get(URL, params={"campaign": "evening", "profile": "google-meet"})
+    resp = client.get(URL, params={"campaign": "evening", "profile": "google-meet"},
+                      headers=admin_headers)
     assert (resp.status_code, resp.json()["detail"]) == (
         404, f"campaign 'evening' does not judge profile 'google-meet'; its profiles: {TEAMS}")
-    resp = client.get(URL, params={"profile": "zoom"})
+    resp = client.get(URL, params={"profile": "zoom"}, headers=admin_headers)
     assert resp.status_code == 404
     assert resp.json()["detail"].startswith("unknown profile 'zoom'; known: ")
-    assert client.get(URL, params={"format": "xml"}).status_code == 422
+    assert client.get(URL, params={"format": "xml"}, headers=admin_headers).status_code == 422
 
 
 @pytest.mark.usefixtures("site_data")
-def test_supplier_profiles_are_reported(client: TestClient, engine: Engine) -> None:
+def test_supplier_profiles_are_reported(client: TestClient, engine: Engine,
+        admin_headers: dict[str, str]) -> None:
     with Session(engine) as session:
         add_profile(session, SUPPLIER, "acme.toml")
     acme = _teams(client, profile="acme-quiz")
     assert (acme["profile"], acme["version"], acme["status"]) == ("acme-quiz", "2026.2", "pass")
-    every = client.get(URL).json()["profiles"]
+    every = client.get(URL, headers=admin_headers).json()["profiles"]
     assert "acme-quiz" in [p["profile"] for p in every]
 
 

@@ -69,6 +69,7 @@ def agents(session: Session) -> list[str]:
     return sorted(live)
 
 
+@pytest.mark.both_backends
 def test_the_test_waits_for_the_rooms_live_agents(session: Session, agents: list[str]) -> None:
     job = make_test(session, directions=["upload", "download"])
     assert job.expected_agents == agents
@@ -76,6 +77,7 @@ def test_the_test_waits_for_the_rooms_live_agents(session: Session, agents: list
         "room_test", "download,upload", START, 20.0)
 
 
+@pytest.mark.both_backends
 def test_result_from_stored_reports(session: Session, agents: list[str]) -> None:
     a, b = agents
     job = make_test(session)
@@ -93,6 +95,7 @@ def test_result_from_stored_reports(session: Session, agents: list[str]) -> None
     assert r.start_skew_s == 0.5
 
 
+@pytest.mark.both_backends
 def test_a_failed_run_and_a_silent_agent_are_failures(session: Session,
                                                       agents: list[str]) -> None:
     a, b = agents
@@ -152,6 +155,7 @@ def test_no_live_agent_and_overlaps_are_refused(session: Session, agents: list[s
         room_test_result(session, "nope", AFTER)
 
 
+@pytest.mark.both_backends
 def test_capacity_is_the_latest_complete_test(session: Session, agents: list[str]) -> None:
     a, b = agents
     room_id = session.get(Agent, a).room_id  # type: ignore[union-attr]
@@ -182,6 +186,7 @@ def url(room: str = ROOM) -> str:
     return f"/api/v1/sites/{SITE}/rooms/{room}/tests"
 
 
+@pytest.mark.both_backends
 def test_api_makes_a_test_and_reads_its_result(client: TestClient, enrolled: Enrolled,
                                                admin_headers: dict[str, str]) -> None:
     resp = client.post(url(), json={"start_in_s": 30, "duration_s": 10,
@@ -195,14 +200,15 @@ def test_api_makes_a_test_and_reads_its_result(client: TestClient, enrolled: Enr
     assert body["directions"] == ["download", "upload"]
     assert body["expected_agents"] == [enrolled.agent_id]
     assert (body["download_url"], body["upload_url"]) == (None, None)
-    got = client.get(f"/api/v1/sites/{SITE}/room-tests/{body['job_id']}")
+    got = client.get(f"/api/v1/sites/{SITE}/room-tests/{body['job_id']}", headers=admin_headers)
     assert got.status_code == 200
     assert (got.json()["status"], got.json()["expected_agents"]) == (
         "pending", [enrolled.agent_id])
-    listing = client.get(f"/api/v1/sites/{SITE}/room-tests").json()
+    listing = client.get(f"/api/v1/sites/{SITE}/room-tests", headers=admin_headers).json()
     assert [t["job_id"] for t in listing] == [body["job_id"]]
 
 
+@pytest.mark.both_backends
 def test_api_refusals(client: TestClient, enrolled: Enrolled, engine: Engine,
                       admin_headers: dict[str, str]) -> None:
     good = {"start_in_s": 30, "duration_s": 10}
@@ -229,11 +235,12 @@ def test_api_refusals(client: TestClient, enrolled: Enrolled, engine: Engine,
     assert count(engine, Job) == 0
     assert client.post(url(), json=good, headers=admin_headers).status_code == 201
     assert client.post(url(), json=good, headers=admin_headers).status_code == 409
-    missing = client.get(f"/api/v1/sites/{SITE}/room-tests/no-such-job")
+    missing = client.get(f"/api/v1/sites/{SITE}/room-tests/no-such-job", headers=admin_headers)
     assert (missing.status_code, missing.json()["detail"]) == (
         404, "no room test 'no-such-job' in site 'Test School'")
 
 
+@pytest.mark.both_backends
 def test_api_result_of_another_sites_test_is_404(client: TestClient, engine: Engine,
                                                  admin_headers: dict[str, str]) -> None:
     with Session(engine) as session:
@@ -242,10 +249,11 @@ def test_api_result_of_another_sites_test_is_404(client: TestClient, engine: Eng
     enrol(client, token)
     job_id = client.post(url(), json={"start_in_s": 30, "duration_s": 10},
                          headers=admin_headers).json()["job_id"]
-    resp = client.get(f"/api/v1/sites/Other School/room-tests/{job_id}")
+    resp = client.get(f"/api/v1/sites/Other School/room-tests/{job_id}", headers=admin_headers)
     assert resp.status_code == 404
 
 
+@pytest.mark.both_backends
 def test_api_result_from_reports_uploaded_by_the_agent(
         client: TestClient, enrolled: Enrolled, admin_headers: dict[str, str]) -> None:
     job = client.post(url(), json={"start_in_s": 0, "duration_s": 5},
@@ -263,7 +271,8 @@ def test_api_result_from_reports_uploaded_by_the_agent(
     report.trigger, report.job_id = "job", job["job_id"]
     resp = client.post("/api/v1/reports", content=batch_body(report), headers=enrolled.headers)
     assert resp.status_code == 200, resp.text
-    body = client.get(f"/api/v1/sites/{SITE}/room-tests/{job['job_id']}").json()
+    body = client.get(f"/api/v1/sites/{SITE}/room-tests/{job['job_id']}",
+                      headers=admin_headers).json()
     assert (body["status"], body["reported_agents"]) == ("complete", [enrolled.agent_id])
     assert body["totals"] == {"download": {"total_mbps": 42.5, "devices": 1,
                                            "loaded_latency_ms": {"p50": 7.0, "max": 19.0}}}

@@ -122,9 +122,11 @@ def day_data(client: TestClient, site_token: str, engine: Engine) -> tuple[str, 
 
 
 def test_timeline_endpoint_gives_exact_series_and_local_periods(
-        client: TestClient, day_data: tuple[str, str]) -> None:
+        client: TestClient, day_data: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
     a, b = day_data
-    resp = client.get(f"/api/v1/sites/{SITE}/rooms/Room 12/timeline", params={"date": "2025-03-03"})
+    resp = client.get(f"/api/v1/sites/{SITE}/rooms/Room 12/timeline", params={"date": "2025-03-03"},
+                      headers=admin_headers)
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert (body["site"], body["room"], body["date"], body["timezone"], body["bin_s"]) == \
@@ -152,12 +154,14 @@ def test_timeline_endpoint_gives_exact_series_and_local_periods(
 
 
 def test_timeline_defaults_to_the_newest_day_and_refuses_bad_input(
-        client: TestClient, day_data: tuple[str, str]) -> None:
-    body = client.get(f"/api/v1/sites/{SITE}/rooms/Room 12/timeline").json()
+        client: TestClient, day_data: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    body = client.get(f"/api/v1/sites/{SITE}/rooms/Room 12/timeline", headers=admin_headers).json()
     assert body["date"] == "2025-03-04"  # the room's newest measurement
-    bad = client.get(f"/api/v1/sites/{SITE}/rooms/Room 12/timeline", params={"date": "tomorrow"})
+    bad = client.get(f"/api/v1/sites/{SITE}/rooms/Room 12/timeline", params={"date": "tomorrow"},
+                     headers=admin_headers)
     assert bad.status_code == 422 and "date 'tomorrow' is not a date" in bad.json()["detail"]
-    room = client.get(f"/api/v1/sites/{SITE}/rooms/Attic/timeline")
+    room = client.get(f"/api/v1/sites/{SITE}/rooms/Attic/timeline", headers=admin_headers)
     assert room.status_code == 404 and "has no room 'Attic'" in room.json()["detail"]
-    site = client.get("/api/v1/sites/Nowhere/rooms/Room 12/timeline")
+    site = client.get("/api/v1/sites/Nowhere/rooms/Room 12/timeline", headers=admin_headers)
     assert (site.status_code, site.json()["detail"]) == (404, "unknown site 'Nowhere'")

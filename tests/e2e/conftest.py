@@ -51,6 +51,7 @@ class Collector:
     data_dir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    _admin_key: str = ""
 
     @property
     def url(self) -> str:
@@ -99,8 +100,18 @@ class Collector:
             self.proc.wait(timeout=15)
         self.proc = None
 
+    def admin_key(self) -> str:
+        """An administrator API key (made once with ``collector admin-key create``)."""
+        if not self._admin_key:
+            out = cli("collector", "admin-key", "create", "e2e", "--json", "--db", self.db)
+            self._admin_key = str(json.loads(out.stdout)["key"])
+        return self._admin_key
+
     def get_json(self, path: str) -> object:
-        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as r:
+        """An administrator's read of a JSON API (read APIs need an admin)."""
+        request = urllib.request.Request(
+            f"{self.url}{path}", headers={"Authorization": f"Bearer {self.admin_key()}"})
+        with urllib.request.urlopen(request, timeout=10) as r:
             return json.loads(r.read())
 
     def create_site(self, name: str) -> str:

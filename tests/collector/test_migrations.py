@@ -1,0 +1,198 @@
+"""Alembic migrations: from empty to head on SQLite and PostgreSQL the schema is exactly
+the models'; every revision downgrades and upgrades; a ``create_all``-era database is
+stamped when it matches and refused, naming the differences, when it does not.
+
+``test_each_revision_upgrades_from_the_one_before`` walks every adjacent pair of
+revisions; with only the initial revision it covers empty → 0001, and it tests
+"upgrade from the previous revision" by itself once a second revision exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, inspect, text
+from sqlmodel import SQLModel
+
+from collector.db import init_db, make_engine
+from collector.migrations.run import (
+    SchemaMismatch,
+    alembic_config,
+    current_revision,
+    head_revision,
+    schema_differences,
+)
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/m.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def revisions_in_order() -> list[str]:
+    script = ScriptDirectory.from_config(alembic_config())
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def run(engine: Engine, action: str, target: str) -> None:
+    with engine.begin() as conn:
+        getattr(command, action)(alembic_config(connection=conn), target)
+
+
+def test_revisions_form_one_line_ending_at_head() -> None:
+    revisions = revisions_in_order()
+    assert revisions[0] == "0001"
+    assert revisions[-1] == head_revision()
+    script = ScriptDirectory.from_config(alembic_config())
+    assert [script.get_revision(r).down_revision for r in revisions] == [None, *revisions[:-1]]
+
+
+def test_upgrade_from_empty_gives_the_models_schema(engine: Engine) -> None:
+    init_db(engine)
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        assert schema_differences(conn) == []
+        tables = set(inspect(conn).get_table_names())
+    assert tables == set(SQLModel.metadata.tables) | {"alembic_version"}
+
+
+def test_postgresql_keeps_the_covering_index(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    init_db(engine)
+    with engine.connect() as conn:
+        definition = conn.execute(text(
+            "SELECT indexdef FROM pg_indexes "
+            "WHERE indexname = 'ix_measurement_site_metric_stat_target'")).scalar_one()
+    engine.dispose()
+    assert definition.endswith("(site_id, metric, stat, target, \"time\") INCLUDE "
+                               "(unit, in_lesson, agent_id, room_id, period, value, report_pk)")
+
+
+def test_downgrade_to_base_then_upgrade_again(engine: Engine) -> None:
+    init_db(engine)
+    run(engine, "downgrade", "base")
+    with engine.connect() as conn:
+        assert set(inspect(conn).get_table_names()) == {"alembic_version"}
+        assert current_revision(conn) is None
+    init_db(engine)
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        assert schema_differences(conn) == []
+
+
+def test_each_revision_upgrades_from_the_one_before(engine: Engine) -> None:
+    previous = "base"
+    for revision in revisions_in_order():
+        run(engine, "upgrade", revision)
+        with engine.connect() as conn:
+            assert current_revision(conn) == revision, f"{previous} -> {revision}"
+        previous = revision
+    with engine.connect() as conn:
+        assert schema_differences(conn) == []
+
+
+def test_create_all_database_is_stamped_at_head(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO site (name, token_hash, created_at, salt) "
+                          "VALUES ('Old School', 'h', '2025-01-01 00:00:00', '')"))
+    init_db(engine)
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        assert conn.execute(text("SELECT name FROM site")).scalars().all() == ["Old School"]
+
+
+def test_mismatching_unversioned_database_is_refused(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)
+    extra = MetaData()
+    Table("leftover", extra, Column("id", Integer, primary_key=True), Column("x", String(5)))
+    extra.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE flag"))
+    with pytest.raises(SchemaMismatch) as caught:
+        init_db(engine)
+    message = str(caught.value)
+    assert ("(4 difference(s): missing table flag; missing index ix_flag_room_created; "
+            "missing index ix_flag_site_id; unexpected table leftover)") in message
+    assert "back it up" in message
+    with engine.connect() as conn:
+        assert "alembic_version" not in inspect(conn).get_table_names()
+
+
+def test_init_db_twice_is_a_no_op(engine: Engine) -> None:
+    init_db(engine)
+    init_db(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+
+
+def test_cli_migrate_upgrades_and_prints_the_revision(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from collector.cli import main
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    assert main(["collector", "migrate", "--db", url]) == 0
+    assert capsys.readouterr().out == f"database at revision {head_revision()} (head)\n"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert schema_differences(conn) == []
+    engine.dispose()
+
+
+def test_cli_migrate_refuses_a_mismatching_database(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from collector.cli import main
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = make_engine(url)
+    SQLModel.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE site DROP COLUMN salt"))
+    engine.dispose()
+    assert main(["collector", "migrate", "--db", url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("classprobe collector: this database was made before migrations")
+    assert "(1 difference(s): missing column site.salt)" in err
+
+
+def test_cli_migrate_sql_prints_postgresql_ddl_offline(capsys: pytest.CaptureFixture[str]) -> None:
+    from collector.cli import main
+
+    url = "postgresql+psycopg://nobody@db.invalid/none"  # never connected to: offline mode
+    assert main(["collector", "migrate", "--sql", "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("BEGIN;")
+    assert ("CREATE INDEX ix_measurement_site_metric_stat_target ON measurement "
+            "(site_id, metric, stat, target, time) INCLUDE (unit, in_lesson, agent_id, "
+            "room_id, period, value, report_pk);") in out
+    assert f"INSERT INTO alembic_version (version_num) VALUES ('{head_revision()}')" in out
+    assert out.rstrip().endswith("COMMIT;")
+
+
+def test_cli_migrate_names_a_revision_this_version_does_not_know(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from collector.cli import main
+
+    url = f"sqlite:///{tmp_path}/newer.db"
+    engine = make_engine(url)
+    init_db(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'fffe'"))
+    engine.dispose()
+    assert main(["collector", "migrate", "--db", url]) == 1
+    assert "Can't locate revision identified by 'fffe'" in capsys.readouterr().err
