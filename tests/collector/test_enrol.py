@@ -91,3 +91,13 @@ def test_token_and_credential_are_not_stored_in_clear(client: TestClient, site_t
     for secret in (site_token, enrolled.credential):
         assert secret.encode() not in stored
         assert secret_hash(secret).encode() in stored
+
+
+def test_secrets_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import secrets
+
+    from collector.security import new_secret
+
+    drawn = iter(["-looks-like-an-option", "-again", "fine-token"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
+    assert new_secret() == "fine-token"
