@@ -5,9 +5,7 @@ PostgreSQL server can be started here."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +22,7 @@ from collector.services.sites import create_site
 from collector.settings import Settings
 from tests.e2e.conftest import Collector
 from tests.faults.conftest import cycle, enrol, stored_reports
-from tests.pg.server import PgServer, _bin, unavailable_reason
+from tests.pg.server import PgServer, _bin, throwaway_server, unavailable_reason
 
 pytestmark = pytest.mark.slow
 
@@ -62,15 +60,8 @@ def own_pg() -> Iterator[PgServer]:
     reason = unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
-    workdir = Path(tempfile.mkdtemp(prefix="classprobe-pgdown-"))
-    try:
-        server = PgServer.start(workdir)
-        try:
-            yield server
-        finally:
-            server.stop()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with throwaway_server("classprobe-pgdown-") as server:
+        yield server
 
 
 def test_database_down_answers_503_and_agent_keeps_spooling(own_pg: PgServer,

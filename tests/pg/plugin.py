@@ -7,14 +7,11 @@ Both skip with the reason when PostgreSQL or psycopg is missing (a user's laptop
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.pg.server import PgServer, unavailable_reason
+from tests.pg.server import PgServer, throwaway_server, unavailable_reason
 
 _names = itertools.count()
 
@@ -24,16 +21,8 @@ def pg_server() -> Iterator[PgServer]:
     reason = unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
-    # not under pytest's tmp dir: that is private to root, and the server runs as postgres
-    workdir = Path(tempfile.mkdtemp(prefix="classprobe-pg-"))
-    try:
-        server = PgServer.start(workdir)
-        try:
-            yield server
-        finally:
-            server.stop()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with throwaway_server() as server:
+        yield server
 
 
 @pytest.fixture

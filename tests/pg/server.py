@@ -9,12 +9,15 @@ trust authentication and a Unix socket inside ``workdir``, and ``stop()`` shuts 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib.util
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,21 @@ def unavailable_reason() -> str | None:
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         return "running as root without runuser: cannot start initdb as postgres"
     return None
+
+
+@contextlib.contextmanager
+def throwaway_server(prefix: str = "classprobe-pg-") -> Iterator[PgServer]:
+    """A started server in its own work dir (not under pytest's tmp dir: that is private to
+    root, and the server runs as postgres), stopped and removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        server = PgServer.start(workdir)
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _free_port() -> int:
