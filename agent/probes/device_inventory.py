@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,12 +25,14 @@ from agent.probes.device_browsers import (
 )
 from agent.probes.device_cmd import CommandError, Runner, run_command
 from agent.probes.device_nics import (
-    Counters,
-    NicStat,
+    CountersFn,
+    StatsFn,
     describe_nics,
     linux_virtual,
     linux_wireless,
     macos_wireless_devices,
+    psutil_nic_counters,
+    psutil_nic_stats,
 )
 from agent.probes.device_screen import linux_screens, macos_screens, windows_screens
 from agent.probes.results import ResultBuilder, flag, text, value
@@ -141,28 +143,8 @@ def wireless_names(host: Host, names: list[str]) -> tuple[set[str] | None, set[s
     return None, set(), f"no wireless detection for {host.platform}"
 
 
-StatsFn = Callable[[], Mapping[str, NicStat]]
-CountersFn = Callable[[], Mapping[str, Counters]]
-
-
-def _psutil_stats() -> dict[str, NicStat]:
-    import psutil
-
-    from agent.probes.device_nics import is_loopback
-
-    return {name: NicStat(s.isup, int(s.speed or 0), is_loopback(name, getattr(s, "flags", "")))
-            for name, s in psutil.net_if_stats().items()}
-
-
-def _psutil_counters() -> dict[str, Counters]:
-    import psutil
-
-    return {name: Counters(c.bytes_recv, c.bytes_sent)
-            for name, c in psutil.net_io_counters(pernic=True).items()}
-
-
-def nic_results(host: Host, interval_s: float = 1.0, stats: StatsFn = _psutil_stats,
-                counters: CountersFn = _psutil_counters,
+def nic_results(host: Host, interval_s: float = 1.0, stats: StatsFn = psutil_nic_stats,
+                counters: CountersFn = psutil_nic_counters,
                 sleep: Callable[[float], None] = time.sleep,
                 clock: Callable[[], float] = time.monotonic) -> list[ProbeResult]:
     current = stats()

@@ -15,7 +15,7 @@ port ``networksetup -listallhardwareports`` calls Wi-Fi. Linux interfaces withou
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,3 +126,23 @@ def describe_nics(stats: Mapping[str, NicStat], before: Mapping[str, Counters],
         infos.append(NicInfo(name, None if wireless is None else name in wireless,
                              name in virtual, st.speed_mbps, rate))
     return infos
+
+
+StatsFn = Callable[[], Mapping[str, NicStat]]
+CountersFn = Callable[[], Mapping[str, Counters]]
+
+
+def psutil_nic_stats() -> dict[str, NicStat]:
+    """Each interface's up flag, link speed and loopback-ness, from psutil."""
+    import psutil
+
+    return {name: NicStat(s.isup, int(s.speed or 0), is_loopback(name, getattr(s, "flags", "")))
+            for name, s in psutil.net_if_stats().items()}
+
+
+def psutil_nic_counters() -> dict[str, Counters]:
+    """Each interface's byte counters (received, sent), from psutil."""
+    import psutil
+
+    return {name: Counters(c.bytes_recv, c.bytes_sent)
+            for name, c in psutil.net_io_counters(pernic=True).items()}

@@ -20,8 +20,15 @@ from typing import Any
 
 from agent.config import AgentConfig
 from agent.probes.device_battery import battery
-from agent.probes.device_inventory import CountersFn, StatsFn, _psutil_counters, _psutil_stats
-from agent.probes.device_nics import Counters, NicStat, describe_nics
+from agent.probes.device_nics import (
+    Counters,
+    CountersFn,
+    NicStat,
+    StatsFn,
+    describe_nics,
+    psutil_nic_counters,
+    psutil_nic_stats,
+)
 from agent.probes.results import ResultBuilder, print_results, value
 from agent.wire import ProbeResult
 
@@ -39,8 +46,8 @@ class Sources:
     memory_pct: Callable[[], float]
     battery: Callable[[], Any]
     """``psutil.sensors_battery()``: None without a battery."""
-    stats: StatsFn = _psutil_stats
-    counters: CountersFn = _psutil_counters
+    stats: StatsFn = psutil_nic_stats
+    counters: CountersFn = psutil_nic_counters
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
