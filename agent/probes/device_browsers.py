@@ -1,8 +1,13 @@
 """Installed browsers and their versions, from each platform's standard places.
 
-- Linux: ``<binary> --version`` of the usual launchers (``google-chrome``, ``chromium``,
-  ``firefox``, ``microsoft-edge``…) found on PATH. Only stdout is read: Debian's
-  ``chromium`` wrapper prints shell noise on stderr.
+- Linux: the package database first (``dpkg-query`` for the usual packages:
+  ``google-chrome-stable``, ``chromium``, ``firefox-esr``, ``microsoft-edge-stable``…), so
+  no browser is started on a classroom PC: ``chromium --version`` loads the whole browser
+  (63 MB resident for 0.3 s here) and a snap's wrapper may start the snap. A browser the
+  packages do not know (snap, flatpak, tarball) falls back to ``<binary> --version`` of
+  the usual launchers found on PATH; only its stdout is read (Debian's ``chromium``
+  wrapper prints shell noise on stderr). A package version whose upstream part is not a
+  dotted number (Ubuntu's ``1snap1`` transitional packages) is not trusted.
 - Windows: the ``DisplayVersion`` the installers write under the Uninstall keys
   (``reg query ... /v DisplayVersion``; 64-bit Chrome and Edge register under
   ``WOW6432Node``; a per-user Chrome under HKCU), and Firefox's
@@ -42,11 +47,54 @@ def version_in(text: str) -> str | None:
     return match[1] if match else None
 
 
+LINUX_PACKAGES: tuple[tuple[str, str], ...] = (
+    ("chrome", "google-chrome-stable"), ("chrome", "google-chrome-beta"),
+    ("chromium", "chromium"), ("chromium", "chromium-browser"),
+    ("firefox", "firefox"), ("firefox", "firefox-esr"),
+    ("edge", "microsoft-edge-stable"), ("edge", "microsoft-edge-beta"),
+)
+DPKG_FORMAT = "-f=${Package}\t${Version}\t${db:Status-Abbrev}\n"
+"""One line per package: name, version, status ("ii " = installed, "un " = known, absent)."""
+
+
+def parse_dpkg_query(stdout: str) -> dict[str, str]:
+    """{package: upstream version} of the installed packages in ``dpkg-query -W`` output."""
+    installed: dict[str, str] = {}
+    for line in stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3 or not parts[2].startswith(("ii", "hi")):
+            continue
+        upstream = parts[1].split(":", 1)[-1].split("-", 1)[0]  # epoch:upstream-revision
+        version = version_in(upstream)
+        if version is not None and upstream.startswith(version):
+            installed[parts[0]] = version
+    return installed
+
+
+def packaged_browsers(runner: Runner, which: Callable[[str], str | None]
+                      ) -> tuple[dict[str, str], list[str]]:
+    """({browser: version}, notes) from dpkg's database; nothing where there is no dpkg.
+
+    ``dpkg-query`` exits 1 when one of the packages is unknown, and still prints the
+    others: the exit code is not an error here."""
+    if which("dpkg-query") is None:
+        return {}, []
+    try:
+        out = runner(["dpkg-query", "-W", DPKG_FORMAT, *(pkg for _, pkg in LINUX_PACKAGES)])
+    except CommandError as exc:
+        return {}, [f"dpkg-query: {exc}"]
+    installed = parse_dpkg_query(out.stdout)
+    found: dict[str, str] = {}
+    for name, package in LINUX_PACKAGES:
+        if name not in found and package in installed:
+            found[name] = installed[package]
+    return found, []
+
+
 def linux_browsers(runner: Runner, which: Callable[[str], str | None]
                    ) -> tuple[dict[str, str], list[str]]:
-    """({browser: version}, notes) from the ``--version`` of launchers on PATH."""
-    found: dict[str, str] = {}
-    notes: list[str] = []
+    """({browser: version}, notes): packages first, else ``--version`` of launchers on PATH."""
+    found, notes = packaged_browsers(runner, which)
     for name, binary in LINUX_BINARIES:
         if name in found or which(binary) is None:
             continue

@@ -6,6 +6,7 @@ from pathlib import Path
 from agent.probes.device_browsers import (
     linux_browsers,
     macos_browsers,
+    parse_dpkg_query,
     version_in,
     windows_browsers,
 )
@@ -41,6 +42,32 @@ def test_linux_browsers_from_version_output():
     found, notes = linux_browsers(runner, lambda b: f"/usr/bin/{b}" if b in on_path else None)
     assert found == {"chromium": "156.0.8078.108", "firefox": "128.5.0"}
     assert notes == ["google-chrome --version printed no version (Trace/breakpoint trap)"]
+
+
+def test_linux_browsers_from_the_package_database_start_no_browser():
+    on_path = {"dpkg-query", "chromium", "firefox-esr"}
+    runner = FakeRunner({
+        ("dpkg-query", "..."): Reply(read("dpkg_query_browsers_debian12_recorded.txt"),
+                                     read("dpkg_query_browsers_debian12_recorded.stderr.txt"),
+                                     1),
+        ("firefox-esr", "--version"): Reply("Mozilla Firefox 128.5.0esr\n"),
+    })
+    found, notes = linux_browsers(runner, lambda b: f"/usr/bin/{b}" if b in on_path else None)
+    assert found == {"chromium": "156.0.8078.108", "firefox": "128.5.0"} and notes == []
+    # chromium came from dpkg (it was never started); firefox-esr is not a package here
+    assert [c[0] for c in runner.calls] == ["dpkg-query", "firefox-esr"]
+    assert "chromium" in runner.calls[0] and "google-chrome-stable" in runner.calls[0]
+
+
+def test_parse_dpkg_query_keeps_installed_packages_with_a_dotted_upstream_version():
+    out = ("chromium\t156.0.8078.108-1~deb12u1\tii \n"
+           "firefox\t\tun \n"
+           "firefox-esr\t128.5.0esr-1~deb12u1\tii \n"
+           "google-chrome-stable\t1:131.0.6778.85-1\thi \n"
+           "chromium-browser\t2:1snap1-0ubuntu2\tii \n"
+           "microsoft-edge-stable\t131.0.2903.70-1\trc \n")
+    assert parse_dpkg_query(out) == {"chromium": "156.0.8078.108", "firefox-esr": "128.5.0",
+                                     "google-chrome-stable": "131.0.6778.85"}
 
 
 UNINSTALL_32 = r"HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall"
