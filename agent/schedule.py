@@ -138,6 +138,9 @@ class Planner:
             self._next[task] = now_mono + self._basis[task] * (1 + self._rng.uniform(-j, j))
         return ready
 
-    def next_due(self, now_mono: float, slot: Slot | None) -> float:
+    def next_due(self, now_mono: float, slot: Slot | None,
+                 besides: tuple[str, ...] = ()) -> float:
+        """The wait until the next task is due, leaving out the tasks in ``besides``."""
         self._sync(now_mono, slot)
-        return max(0.0, min(self._next.values()) - now_mono)
+        nexts = [at for task, at in self._next.items() if task not in besides]
+        return max(0.0, min(nexts) - now_mono) if nexts else float("inf")

@@ -1,9 +1,12 @@
-"""The supervisor behind ``classprobe agent run``: plans, polls, watches; never measures.
+"""The supervisor behind ``classprobe agent run``: plans, polls, watches, samples.
 
 It imports only the standard library, psutil and the agent's small pure modules (config,
 control, state, timetable, schedule, guardrails, watchdog): no httpx, pydantic or scapy,
-so it idles in a few MB. Every measurement runs in a worker process
-(``python -m agent.worker``, :mod:`agent.worker`) that loads what it needs and exits.
+so it idles in a few MB. Every measurement but one runs in a worker process
+(``python -m agent.worker``, :mod:`agent.worker`) that loads what it needs and exits. The
+exception is the per-minute passive sample (load, NIC rates, Wi-Fi): a process start a
+minute cost more CPU than the sample itself, so the supervisor takes it
+(:mod:`agent.passive`, which says why and when it does not).
 
 Each wake:
 
@@ -19,7 +22,10 @@ Each wake:
    test is near, so a long probe cannot make the agent miss it;
 5. otherwise run the tasks the planner (:mod:`agent.schedule`) says are due, in the slot
    the timetable gives for now; heavy tasks go through the guardrails
-   (:mod:`agent.guardrails`) and a paused one becomes ``--skip bandwidth=<reason>``;
+   (:mod:`agent.guardrails`) and a paused one becomes ``--skip bandwidth=<reason>``.
+   The passive task alone is sampled here; its reports are uploaded by the next worker
+   that uploads, or by an upload-only worker when none has for ``upload_interval_s`` and
+   none is due soon;
 6. sleep until the next task, poll, job or lesson boundary, or until asked to stop.
 
 The watchdog (:mod:`agent.watchdog`) kills a worker over its memory or time limit and
@@ -30,22 +36,21 @@ After a failed upload the next workers do not upload until a backoff delay has p
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from agent import __version__
+from agent import __version__, passive
 from agent import control as control_mod
 from agent.config import AgentConfig, ConfigError, load_config, spool_path
 from agent.flag_inbox import inbox_of, take_requests
 from agent.guardrails import ByteBudget, GuardInputs, heavy_block_reason, read_guard_inputs
+from agent.job_timing import JOB_LEAD_S, is_stale, spawn_at
 from agent.schedule import TASK_PROBES, Planner, cadence_of
 from agent.spool import Spool
 from agent.state import budget_path, load_state, save_state, state_path, take_flag_bursts
@@ -61,74 +66,17 @@ from agent.watchdog import (
     stretch_factor,
     time_limit,
 )
-from agent.wire import AgentControl, Job, ProbeResult, Trigger, room_test_span_s, utcnow
+from agent.wire import AgentControl, Job, Report
+from agent.worker_call import Run, failure_results, summary_of, worker_args
 
 log = logging.getLogger(__name__)
 
 WORKER_CMD: tuple[str, ...] = (sys.executable, "-m", "agent.worker")
 DEFAULT_POLL_S = 60.0
-JOB_LEAD_S = 6.0
-"""A room-test worker is started this long before the aligned start: the guardrails sample
-the CPU for 1 s first, and an old PC with a cold disk takes seconds to start Python and
-import httpx. The worker then waits for the exact moment."""
 MAX_SLEEP_S = 600.0
 PASSIVE_PROBES = frozenset(TASK_PROBES["passive"])
 INBOX_CHECK_S = 5.0
 """How often the supervisor looks for flags left by teachers (a directory listing)."""
-STALE_JOB_S = 900.0
-"""A burst older than this, or a room test that ended longer ago, is dropped (logged)."""
-
-
-@dataclass
-class Run:
-    """One worker run: what it measures and why."""
-
-    probes: tuple[str, ...]
-    trigger: Trigger
-    job: Job | None = None
-    skips: dict[str, str] = field(default_factory=dict)
-
-
-def job_json(job: Job) -> str:
-    data = asdict(job)
-    data["start_at"] = job.start_at.isoformat()
-    return json.dumps(data, separators=(",", ":"))
-
-
-def worker_args(config_path: Path, run: Run, upload: bool, offset: float | None) -> list[str]:
-    args = ["--config", str(config_path), "--probes", ",".join(run.probes),
-            "--trigger", run.trigger]
-    if run.job is not None:
-        args += ["--job", job_json(run.job)]
-    for name, reason in run.skips.items():
-        args += ["--skip", f"{name}={reason}"]
-    if upload:
-        args.append("--upload")
-    if offset is not None:
-        args += ["--clock-offset", repr(offset)]
-    return args
-
-
-def summary_of(stdout: str) -> dict[str, Any] | None:
-    """The worker's JSON summary (its last stdout line), None if it printed none."""
-    lines = stdout.strip().splitlines()
-    try:
-        data = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def failure_results(run: Run, reason: str) -> list[ProbeResult]:
-    """What to record when a worker produced no report: every planned probe failed."""
-    now = utcnow()
-    probes = ("bandwidth",) if run.job is not None and run.job.kind == "room_test" \
-        else run.probes
-    failed = [ProbeResult(probe=p, status="failed", started_at=now, finished_at=now,
-                          reason=reason) for p in probes if p not in run.skips]
-    skipped = [ProbeResult(probe=p, status="skipped", started_at=now, finished_at=now,
-                           reason=why) for p, why in run.skips.items()]
-    return failed + skipped
 
 
 class Supervisor:
@@ -140,12 +88,14 @@ class Supervisor:
                  poll: Callable[[AgentConfig, float | None], control_mod.PollResult] =
                  control_mod.poll,
                  sense: Callable[[bool, int, int, str], GuardInputs] = read_guard_inputs,
-                 cpu_seconds: Callable[[], float] = agent_cpu_seconds) -> None:
+                 cpu_seconds: Callable[[], float] = agent_cpu_seconds,
+                 sample_passive: Callable[..., Report] = passive.sample) -> None:
         self.config_path = config_path
         self.wait, self.stopped, self.max_runs = wait, stopped, max_runs
         self.worker_cmd = list(worker_cmd)
         self.mono, self.wall = mono, wall
         self._poll, self._sense, self._cpu_seconds = poll, sense, cpu_seconds
+        self._sample_passive = sample_passive
         self._mtime: int | None = None
         self.cfg = self._load() or AgentConfig()
         self.state = load_state(state_path(self.spool_root))
@@ -240,11 +190,7 @@ class Supervisor:
 
     # -- jobs -----------------------------------------------------------------------------
     def _spawn_at(self, job: Job) -> float:
-        """Agent wall-clock time at which to start the job's worker (a burst: now)."""
-        local = job.start_at.timestamp() - (self.state.clock_offset_s or 0.0)
-        if job.kind == "burst":
-            return min(local, self.wall())
-        return local - JOB_LEAD_S
+        return spawn_at(job, self.state.clock_offset_s, self.wall())
 
     def pending_jobs(self) -> list[Job]:
         """Jobs not yet run, soonest first (stale ones are dropped with a warning)."""
@@ -258,10 +204,7 @@ class Supervisor:
         for job in jobs:
             if self.state.is_done(job.job_id):
                 continue
-            span = (room_test_span_s(job.duration_s, len(job.directions))
-                    if job.kind == "room_test" else 0.0)
-            ended = job.start_at.timestamp() + span
-            if now - ended > STALE_JOB_S:
+            if is_stale(job, now):
                 log.warning("job %s (%s at %s) is too old to run now; dropped", job.job_id,
                             job.kind, job.start_at.isoformat())
                 self.state.mark_done([job.job_id])
@@ -304,7 +247,9 @@ class Supervisor:
         now = self.mono()
         if now < self.upload_after:  # backing off after a failed upload
             return False
-        passive_only = run.trigger == "scheduled" and set(run.probes) <= PASSIVE_PROBES
+        # an upload-only run (no probes) was started because an upload is due
+        passive_only = run.trigger == "scheduled" and bool(run.probes) \
+            and set(run.probes) <= PASSIVE_PROBES
         if passive_only and self.last_upload is not None \
                 and now - self.last_upload < self.cfg.upload_interval_s:
             return False  # batched: the next upload takes these reports along
@@ -367,6 +312,40 @@ class Supervisor:
                              for r in summary.get("results", []) if isinstance(r, dict))
         log.info("report %s: %s", summary.get("report_id"), statuses or "no results")
 
+    # -- the passive sample, taken here (agent.passive) --------------------------------------
+    def samples_passive_here(self, run: Run) -> bool:
+        return run.probes == passive.PROBES and not run.skips \
+            and passive.runs_in_process(self.cfg)
+
+    def take_passive_sample(self, now: float) -> Report | None:
+        """Sample, spool, and start an upload-only worker when the reports would wait long."""
+        salt = self.control.site_salt if self.control else ""
+        self.runs += 1
+        try:
+            spool = Spool(self.spool_root, self.cfg.spool_max_reports, self.cfg.spool_max_bytes)
+            report = self._sample_passive(self.cfg, spool, salt, self.state.clock_offset_s)
+        except OSError as exc:
+            log.error("passive sample not recorded: the spool cannot be written: %s", exc)
+            return None
+        log.info("report %s: %s", report.report_id,
+                 ", ".join(f"{r.probe} {r.status}" for r in report.results))
+        if self._passive_upload_due(now):
+            self.execute(Run((), "scheduled"))
+        return report
+
+    def _passive_upload_due(self, now: float) -> bool:
+        """Upload now unless one happened within ``upload_interval_s``, uploads are backing
+        off, or a worker (which uploads) is due within half that interval anyway. The last
+        run before ``max_runs`` (``agent run --cycles N``) always uploads: no run follows."""
+        interval = self.cfg.upload_interval_s
+        if now < self.upload_after:
+            return False
+        if self.max_runs is not None and self.runs >= self.max_runs:
+            return True
+        if self.last_upload is not None and now - self.last_upload < interval:
+            return False
+        return self.planner.next_due(now, self.slot(), besides=("passive",)) > interval / 2
+
     def relay_flags(self) -> None:
         """Send each flag a teacher left in the inbox, with its burst, as ``classprobe flag``
         does for a user who can read the config."""
@@ -411,7 +390,10 @@ class Supervisor:
         if not near:
             run = self.scheduled_run(now)
             if run is not None:
-                self.execute(run)
+                if self.samples_passive_here(run):
+                    self.take_passive_sample(now)
+                else:
+                    self.execute(run)
                 return 0.0
         waits = [self.next_poll - now, MAX_SLEEP_S]
         if inbox_of(self.spool_root).is_dir():  # made by `agent install`, for teachers
@@ -427,7 +409,8 @@ class Supervisor:
         return max(0.01, min(waits))
 
     def run(self) -> int:
-        """Wake, act, sleep until stopped or ``max_runs`` worker runs; returns the runs."""
+        """Wake, act, sleep until stopped or ``max_runs`` measurement runs (a passive sample
+        taken here counts, and so does the upload-only worker after it); returns the runs."""
         while not self.stopped():
             delay = self.step()
             if self.max_runs is not None and self.runs >= self.max_runs:

@@ -1,0 +1,53 @@
+"""The passive sample (device load, NIC rates, Wi-Fi), taken inside the supervisor.
+
+Every other measurement runs in a worker process (:mod:`agent.worker`) so that the idle
+supervisor holds nothing a probe needs. The passive task is the exception because of its
+cadence: once a minute in lessons. A worker costs about 0.2 s of CPU just to start Python
+and import the agent, and 58 of them an hour were two thirds of the agent's CPU
+(``benchmarks/footprint.py``: 0.63 % of a core against the 0.5 % goal). The passive
+probes need nothing the supervisor lacks: the load probe reads psutil counters (psutil is
+loaded already) and the Wi-Fi probe starts the OS's own tools (``iw``, ``netsh``,
+``airport``), each with a timeout. Importing the two adds about 2 MB to the supervisor.
+
+The exception to the exception: with ``monitor_interface`` set, the Wi-Fi probe sniffs
+with scapy (tens of MB), which must not stay in the supervisor, so the passive task then
+runs in a worker as before (:func:`runs_in_process`).
+
+As in a worker, a probe that raises becomes a ``failed`` result
+(:func:`agent.runner.run_probes`) and the report is committed to the spool; it travels
+with the next upload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from agent import __version__
+from agent.config import AgentConfig
+from agent.schedule import TASK_PROBES
+from agent.spool import Spool
+from agent.wire import Report
+
+PROBES = TASK_PROBES["passive"]
+
+
+def runs_in_process(cfg: AgentConfig) -> bool:
+    """Whether the supervisor takes the passive sample itself (no scapy sniffer wanted)."""
+    return not cfg.monitor_interface
+
+
+def sample(cfg: AgentConfig, spool: Spool, site_salt: str = "",
+           clock_offset_s: float | None = None) -> Report:
+    """Run the passive probes here and commit their report to ``spool``.
+
+    ``site_salt`` is used when the config has none (the service's config may be read-only;
+    the salt then comes from the collector's control answer). Raises OSError when the spool
+    cannot be written."""
+    from agent.probes import BY_NAME  # the probe modules load on the first sample
+    from agent.runner import run_probes
+
+    if not cfg.site_salt and site_salt:
+        cfg = replace(cfg, site_salt=site_salt)
+    results = run_probes(cfg, [BY_NAME[name] for name in PROBES])
+    return spool.add(cfg.agent_id, __version__, results, trigger="scheduled",
+                     clock_offset_s=clock_offset_s)
