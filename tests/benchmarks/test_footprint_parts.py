@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agent.timetable import load_timetable_toml, locate
-from benchmarks.footprint import lesson_timetable, line_cap_bytes, log_counts, worker_of
+from benchmarks.footprint import lesson_timetable
+from benchmarks.footprint_report import line_cap_bytes, log_counts
+from benchmarks.footprint_sampling import worker_of
 
 
 @pytest.mark.parametrize("hour", range(24))
@@ -25,7 +27,10 @@ def test_a_worker_is_named_by_its_probes_and_keeps_the_guardrails_skips():
            "--upload"]
     w = worker_of(cmd)
     assert (w.probes, w.skips) == ("bandwidth", ["bandwidth=paused: on battery (43 %)"])
-    assert worker_of(["python", "-m", "classprobe.cli", "agent", "run"]).probes == "?"
+    assert worker_of(["/usr/sbin/iw", "dev"]).probes == "(command iw)"  # the Wi-Fi probe's
+    assert worker_of([]).probes == "?"  # not readable yet
+    upload_only = ["python", "-m", "agent.worker", "--probes", "", "--upload"]
+    assert worker_of(upload_only).probes == "(upload only)"
 
 
 def test_the_bandwidth_cap_is_what_100_mbit_s_moves_in_the_time():
