@@ -305,6 +305,9 @@ class Supervisor:
                 self.backoff.reset()
             else:
                 delay = self.backoff.next_delay()
+                asked = up.get("retry_after_s")  # the collector's Retry-After, capped
+                if isinstance(asked, int | float) and asked > delay:
+                    delay = float(asked)
                 self.upload_after = self.mono() + delay
                 log.info("upload failed (%s); next try in %.0f s or later", up.get("error"),
                          delay)

@@ -7,7 +7,9 @@ A report leaves the spool only when the collector lists its id as ``accepted`` o
 - 401 / 403: the credential is refused; everything stays pending (re-enrol the agent).
 - 413: the batch is too big; it is retried in halves, and a single report that is still
   too big is quarantined.
-- 429, 5xx, connection errors, timeouts: everything stays; the caller backs off.
+- 429, 5xx, connection errors, timeouts: everything stays; the caller backs off, for at
+  least the ``Retry-After`` the collector sent with a 429 or 503 (seconds or an HTTP date,
+  at most :data:`MAX_RETRY_AFTER_S`: a broken proxy must not silence the agent for days).
 - any other 4xx: the input itself is bad. A batch is split until the bad report is alone,
   and that report is quarantined to ``spool/rejected/`` with the collector's reason (not
   retried forever, not deleted silently).
@@ -20,9 +22,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from agent.spool import CorruptReport, Spool, Spooled
@@ -34,6 +39,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPORTS_PATH = "/api/v1/reports"
+MAX_RETRY_AFTER_S = 6 * 3600.0
+
+
+def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (RFC 9110: delay-seconds or an
+    HTTP date), capped at :data:`MAX_RETRY_AFTER_S`; None when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
 
 
 class Backoff:
@@ -70,6 +97,8 @@ class UploadOutcome:
     error: str | None = None
     """Why the drain stopped early (collector down, credential refused...)."""
     retryable: bool = True
+    retry_after_s: float | None = None
+    """What the collector's ``Retry-After`` asked for (429/503), capped; None if nothing."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -93,9 +122,11 @@ def _detail(response: httpx.Response) -> str:
 
 
 class _Stop(Exception):  # noqa: N818 - internal control flow, carries the outcome reason
-    def __init__(self, message: str, retryable: bool) -> None:
+    def __init__(self, message: str, retryable: bool,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class Uploader:
@@ -120,6 +151,7 @@ class Uploader:
         except _Stop as stop:
             outcome.error = str(stop)
             outcome.retryable = stop.retryable
+            outcome.retry_after_s = stop.retry_after
         outcome.pending = len(self.spool.pending())
         return outcome
 
@@ -156,7 +188,10 @@ class Uploader:
             raise _Stop(f"collector refused the agent credential ({status}: {detail}); "
                         "reports stay spooled; re-enrol with `classprobe agent enroll`", False)
         if status == 429 or status >= 500:
-            raise _Stop(f"collector answered {status}: {detail}", True)
+            wait = retry_after_s(response.headers.get("retry-after")) \
+                if status in (429, 503) else None
+            asked = f" (Retry-After {wait:.0f} s)" if wait is not None else ""
+            raise _Stop(f"collector answered {status}: {detail}{asked}", True, wait)
         if len(items) > 1:  # find the bad report(s): split and retry
             half = len(items) // 2
             return self._send(items[:half], outcome) + self._send(items[half:], outcome)

@@ -89,7 +89,8 @@ class WorkerSummary:
             "bandwidth_bytes": self.bandwidth_bytes,
             "upload": None if up is None else {
                 "ok": up.ok, "error": up.error, "accepted": up.accepted,
-                "duplicates": up.duplicates, "pending": up.pending}}
+                "duplicates": up.duplicates, "pending": up.pending,
+                "retry_after_s": up.retry_after_s}}
 
 
 def bandwidth_bytes(results: Iterable[ProbeResult]) -> int:

@@ -51,7 +51,9 @@ if mode == "hog":
 print(json.dumps({"report_id": "r1", "results": [],
                   "bandwidth_bytes": int(os.environ.get("FAKE_BYTES", "0")),
                   "upload": {"ok": os.environ.get("FAKE_UPLOAD_OK", "1") == "1",
-                             "error": "collector unreachable"}}))
+                             "error": "collector unreachable",
+                             "retry_after_s": float(os.environ.get("FAKE_RETRY_AFTER", "0"))
+                                              or None}}))
 """
 
 
@@ -150,6 +152,23 @@ def test_bytes_count_against_the_budget_and_a_failed_upload_backs_off(
     assert "--upload" in first and "--upload" not in second  # 100 s backoff after a failure
     today = datetime.fromtimestamp(time.time()).date()
     assert ByteBudget(tmp_path / "spool" / "byte-budget.json").used_today(today) == 2468
+
+
+def test_the_collectors_retry_after_outlasts_a_shorter_backoff(
+        tmp_path: Path, fake_worker: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("FAKE_UPLOAD_OK", "0")
+    monkeypatch.setenv("FAKE_RETRY_AFTER", "500")  # a 429/503 asked for 500 s
+    config = write_config(tmp_path, "http://127.0.0.1:9",
+                          **{**QUIET, "bandwidth_interval_s": 10.0, "jitter": 0.0})
+    t = FakeTime()
+    sup = supervisor(config, fake_worker, t)
+    sup.backoff = Backoff(100.0, 1000.0, uniform=lambda lo, hi: hi)  # 100 s on its own
+    assert sup.run() == 1 and "--upload" in calls(tmp_path)[0]
+    assert sup.upload_after - sup.mono() == pytest.approx(500.0, abs=0.5)
+    monkeypatch.setenv("FAKE_RETRY_AFTER", "30")  # shorter than the backoff: backoff wins
+    sup.upload_after, sup.max_runs = 0.0, 2
+    sup.run()
+    assert sup.upload_after - sup.mono() == pytest.approx(200.0, abs=0.5)  # 2nd failure
 
 
 def quick_passive(cfg: Any, spool: Spool, salt: str, offset: float | None) -> Any:

@@ -1,12 +1,13 @@
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from agent.spool import Spool
-from agent.uploader import Backoff, Uploader
+from agent.uploader import MAX_RETRY_AFTER_S, Backoff, Uploader, retry_after_s
 from tests.agent.test_spool import results
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -77,6 +78,33 @@ def test_server_errors_keep_everything(tmp_path: Path, status: int):
     assert not outcome.ok and outcome.retryable
     assert outcome.error == f"collector answered {status}: db down"
     assert [i.report_id for i in spool.pending()] == ids
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_passed_on_to_the_caller(tmp_path: Path, status: int):
+    spool, ids = spool_with(tmp_path, 1)
+    answer = httpx.Response(status, json={"detail": "slow down"}, headers={"Retry-After": "42"})
+    outcome = Uploader(client(lambda r: answer), spool, "c").drain()
+    assert outcome.retry_after_s == 42.0 and outcome.retryable
+    assert outcome.error == f"collector answered {status}: slow down (Retry-After 42 s)"
+    assert [i.report_id for i in spool.pending()] == ids
+
+
+def test_retry_after_on_a_500_or_absent_is_not_invented(tmp_path: Path):
+    spool, _ = spool_with(tmp_path, 1)
+    for answer in (httpx.Response(500, headers={"Retry-After": "42"}), httpx.Response(429)):
+        assert Uploader(client(lambda r, a=answer: a), spool, "c").drain().retry_after_s is None
+
+
+def test_retry_after_values():
+    now = datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)
+    assert retry_after_s("120", now) == 120.0
+    assert retry_after_s(" 0 ", now) == 0.0
+    assert retry_after_s("Fri, 27 Nov 2026 09:01:30 GMT", now) == 90.0
+    assert retry_after_s("Fri, 27 Nov 2026 08:00:00 GMT", now) == 0.0  # already past
+    assert retry_after_s("9999999", now) == MAX_RETRY_AFTER_S  # capped: hours, not months
+    assert retry_after_s("-5", now) is None and retry_after_s("soon", now) is None
+    assert retry_after_s(None, now) is None and retry_after_s("", now) is None
 
 
 def test_connection_error_keeps_everything(tmp_path: Path):
