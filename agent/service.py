@@ -13,7 +13,8 @@ Each wake:
 1. reload the config file if it changed (a change takes effect without a restart);
 2. poll the collector's control endpoint when due (every 60 s, or the collector's
    ``poll_interval_s``), keep the answer (timetable, jobs, site salt) and the clock offset
-   in the agent state (the config may be read-only under a service manager);
+   (the least uncertain of the recent polls, :mod:`agent.clock_filter`) in the agent
+   state (the config may be read-only under a service manager);
 3. hand over bursts that ``classprobe flag`` already ran here (``flag-burst.json``), and
    send the flags teachers dropped into the inbox (:mod:`agent.flag_inbox`, looked at
    every ``INBOX_CHECK_S``) through ``classprobe flag`` with this agent's config;
@@ -47,6 +48,7 @@ from typing import Any
 
 from agent import __version__, passive
 from agent import control as control_mod
+from agent.clock_filter import ClockFilter, ClockSample
 from agent.config import AgentConfig, ConfigError, load_config, spool_path
 from agent.flag_inbox import inbox_of, take_requests
 from agent.guardrails import ByteBudget, GuardInputs, heavy_block_reason, read_guard_inputs
@@ -105,6 +107,7 @@ class Supervisor:
         self.planner = Planner(cadence_of(self.cfg), rng or random.Random())
         self.stretch = 1.0
         self.cpu = CpuWindow()
+        self.clock = ClockFilter()
         self.backoff = Backoff(self.cfg.backoff_base_s, self.cfg.backoff_cap_s)
         self.upload_after = 0.0
         self.last_upload: float | None = None
@@ -158,8 +161,11 @@ class Supervisor:
             self.control = result.control
             interval = result.control.poll_interval_s
             self.state.control, self.state.polled_at = result.raw, self.wall()
-            self.state.clock_offset_s = result.offset_s
-            self.state.clock_uncertainty_s = result.uncertainty_s
+            if result.offset_s is not None and result.uncertainty_s is not None:
+                best = self.clock.add(ClockSample(self.wall(), result.offset_s,
+                                                  result.uncertainty_s))
+                self.state.clock_offset_s = best.offset_s
+                self.state.clock_uncertainty_s = best.uncertainty_s
             self._save_state()  # the workers take the site salt from it if the config has none
         self.next_poll = now + interval
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,25 @@ def test_the_collectors_retry_after_outlasts_a_shorter_backoff(
     sup.upload_after, sup.max_runs = 0.0, 2
     sup.run()
     assert sup.upload_after - sup.mono() == pytest.approx(200.0, abs=0.5)  # 2nd failure
+
+
+def test_the_state_keeps_the_least_uncertain_recent_clock_offset(tmp_path: Path,
+                                                                fake_worker: Path):
+    config = write_config(tmp_path, "http://127.0.0.1:9", **QUIET)
+    t = FakeTime()
+    answers = iter([(0.30, 0.20), (0.12, 0.02), (0.25, 0.15)])
+
+    def poll(cfg: Any, offset: float | None) -> PollResult:
+        offset, uncertainty = next(answers)
+        return replace(control_with([]), offset_s=offset, uncertainty_s=uncertainty)
+
+    sup = supervisor(config, fake_worker, t, poll=poll)
+    for _ in range(3):
+        sup.next_poll = sup.mono()
+        sup.poll_if_due(sup.mono())
+        t.now += 30.0
+    saved = load_state(state_path(tmp_path / "spool"))
+    assert (saved.clock_offset_s, saved.clock_uncertainty_s) == (0.12, 0.02)
 
 
 def quick_passive(cfg: Any, spool: Spool, salt: str, offset: float | None) -> Any:
