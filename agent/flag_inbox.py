@@ -15,10 +15,14 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +134,28 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def relay(spool_root: Path, config_path: Path, cfg: AgentConfig,
+          stopped: Callable[[], bool]) -> int:
+    """Send each flag a teacher left in the inbox, with its burst, as ``classprobe flag``
+    does for a user who can read the config (one watched process each); returns how many
+    were started."""
+    import sys
+
+    from agent.control import BURST_PROBES
+    from agent.watchdog import run_watched, time_limit
+
+    started = 0
+    for request in take_requests(inbox_of(spool_root)):
+        argv = [sys.executable, "-m", "classprobe.cli", "flag", "--json",
+                "--config", str(config_path), "--note", request.note]
+        limit = time_limit(cfg, tuple(BURST_PROBES), None)
+        watched = run_watched(argv, limit_s=limit, max_rss_mb=cfg.watchdog_max_rss_mb,
+                              stopped=stopped)
+        started += 1
+        outcome = "sent" if watched.returncode == 0 else (
+            watched.killed or f"not sent (exit {watched.returncode}); its burst is spooled")
+        log.info("flag from the inbox (raised %s): %s", request.created_at.isoformat(),
+                 outcome)
+    return started

@@ -1,11 +1,14 @@
 """Guardrails for heavy tests (bandwidth, room tests): never disturb a lesson or a budget.
 
 A heavy test is paused during an exam window, on battery, while the PC is busy, or once
-the day's byte budget is used. :func:`heavy_block_reason` is pure: it reads
-:class:`GuardInputs` and returns the reason as a sentence naming the value (the agent puts
-it in a ``skipped`` result, so the collector sees why there is no bandwidth figure), or
-None when the test may run. :class:`ByteBudget` counts the bytes heavy tests moved today
-in a small JSON file.
+the day's byte budget is used. "Busy" means busy now *and* lately: the fresh 1 s CPU
+sample is tempered by the median of the recent passive samples
+(:func:`sustained_busy_pct`), so one spike (the agent's own worker starting, an
+antivirus blip) does not take a PC out of a coordinated room test.
+:func:`heavy_block_reason` is pure: it reads :class:`GuardInputs` and returns the reason
+as a sentence naming the value (the agent puts it in a ``skipped`` result, so the
+collector sees why there is no bandwidth figure), or None when the test may run.
+:class:`ByteBudget` counts the bytes heavy tests moved today in a small JSON file.
 """
 
 from __future__ import annotations
@@ -73,6 +76,22 @@ def _psutil_battery() -> Any:
     import psutil
 
     return psutil.sensors_battery() if hasattr(psutil, "sensors_battery") else None
+
+
+RECENT_CPU_S = 300.0
+"""Passive CPU samples younger than this temper the fresh sample."""
+
+
+def sustained_busy_pct(fresh: float | None, recent: list[float]) -> float | None:
+    """The CPU busy % a guardrail judges: the lower of the fresh sample and the median of
+    the recent ones (the fresh one alone when there are none). A PC busy for minutes is
+    high in both; a spike is high in one only."""
+    if fresh is None or not recent:
+        return fresh
+    ordered = sorted(recent)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return min(fresh, median)
 
 
 def _psutil_busy(sample_s: float) -> float:

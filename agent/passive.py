@@ -15,12 +15,18 @@ runs in a worker as before (:func:`runs_in_process`).
 
 As in a worker, a probe that raises becomes a ``failed`` result
 (:func:`agent.runner.run_probes`) and the report is committed to the spool; it travels
-with the next upload.
+with the next upload. :class:`PassiveSampler` also remembers the last CPU readings: the
+guardrails judge "busy" on them as well as on a fresh sample
+(:func:`agent.guardrails.sustained_busy_pct`).
 """
 
 from __future__ import annotations
 
+import logging
+from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from agent import __version__
 from agent.config import AgentConfig
@@ -28,6 +34,9 @@ from agent.schedule import TASK_PROBES
 from agent.spool import Spool
 from agent.wire import Report
 
+log = logging.getLogger(__name__)
+
+TASKS = ("passive",)
 PROBES = TASK_PROBES["passive"]
 
 
@@ -51,3 +60,33 @@ def sample(cfg: AgentConfig, spool: Spool, site_salt: str = "",
     results = run_probes(cfg, [BY_NAME[name] for name in PROBES])
     return spool.add(cfg.agent_id, __version__, results, trigger="scheduled",
                      clock_offset_s=clock_offset_s)
+
+
+class PassiveSampler:
+    """Takes the samples for the supervisor and keeps the last CPU busy readings."""
+
+    def __init__(self, sample_fn: Callable[..., Report] = sample, keep: int = 5) -> None:
+        self.sample_fn = sample_fn
+        self.recent_cpu: deque[tuple[float, float]] = deque(maxlen=keep)
+        """(monotonic time, cpu_busy_pct) of the last samples."""
+
+    def take(self, cfg: AgentConfig, spool_root: Path, site_salt: str,
+             clock_offset_s: float | None, now: float) -> Report | None:
+        """One sample committed to the spool at ``spool_root``; None (logged) if the spool
+        cannot be written."""
+        try:
+            spool = Spool(spool_root, cfg.spool_max_reports, cfg.spool_max_bytes)
+            report = self.sample_fn(cfg, spool, site_salt, clock_offset_s)
+        except OSError as exc:
+            log.error("passive sample not recorded: the spool cannot be written: %s", exc)
+            return None
+        log.info("report %s: %s", report.report_id,
+                 ", ".join(f"{r.probe} {r.status}" for r in report.results))
+        self.recent_cpu.extend((now, m.value) for r in report.results if r.probe == "load"
+                               for m in r.measurements
+                               if m.metric == "cpu_busy_pct" and m.value is not None)
+        return report
+
+    def cpu_since(self, since: float) -> list[float]:
+        """The CPU busy readings taken at or after monotonic time ``since``."""
+        return [pct for at, pct in self.recent_cpu if at >= since]

@@ -130,9 +130,12 @@ class Planner:
                     self._next[task] = now + left * interval / self._basis[task]
             self._basis[task] = interval
 
-    def due(self, now_mono: float, slot: Slot | None) -> list[str]:
+    def due(self, now_mono: float, slot: Slot | None,
+            only: tuple[str, ...] | None = None) -> list[str]:
+        """The tasks due now (of ``only``, when given); their next runs are planned."""
         self._sync(now_mono, slot)
-        ready = [task for task in TASKS if self._next[task] <= now_mono]
+        ready = [task for task in TASKS if self._next[task] <= now_mono
+                 and (only is None or task in only)]
         j = self.cadence.jitter
         for task in ready:
             self._next[task] = now_mono + self._basis[task] * (1 + self._rng.uniform(-j, j))

@@ -42,19 +42,26 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from agent import __version__, passive
 from agent import control as control_mod
+from agent import passive
 from agent.clock_filter import ClockFilter, ClockSample
 from agent.config import AgentConfig, ConfigError, load_config, spool_path
-from agent.flag_inbox import inbox_of, take_requests
-from agent.guardrails import ByteBudget, GuardInputs, heavy_block_reason, read_guard_inputs
+from agent.flag_inbox import inbox_of, relay
+from agent.guardrails import (
+    RECENT_CPU_S,
+    ByteBudget,
+    GuardInputs,
+    heavy_block_reason,
+    read_guard_inputs,
+    sustained_busy_pct,
+)
 from agent.job_timing import JOB_LEAD_S, is_stale, spawn_at
-from agent.schedule import TASK_PROBES, Planner, cadence_of
-from agent.spool import Spool
+from agent.schedule import TASK_PROBES, TASKS, Planner, cadence_of
 from agent.state import budget_path, load_state, save_state, state_path, take_flag_bursts
 from agent.timetable import Slot, Timetable, TimetableError, exam_at, locate, next_change
 from agent.timetable import parse_timetable as parse_tt
@@ -69,7 +76,7 @@ from agent.watchdog import (
     time_limit,
 )
 from agent.wire import AgentControl, Job, Report
-from agent.worker_call import Run, failure_results, summary_of, worker_args
+from agent.worker_call import Run, record_failure, summary_of, worker_args
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,9 @@ WORKER_CMD: tuple[str, ...] = (sys.executable, "-m", "agent.worker")
 DEFAULT_POLL_S = 60.0
 MAX_SLEEP_S = 600.0
 PASSIVE_PROBES = frozenset(TASK_PROBES["passive"])
+PASSIVE_CLEARANCE_S = 30.0
+"""Near a room test the passive sample still runs, unless the test starts within this."""
+OTHER_TASKS = tuple(t for t in TASKS if t not in passive.TASKS)
 INBOX_CHECK_S = 5.0
 """How often the supervisor looks for flags left by teachers (a directory listing)."""
 
@@ -97,7 +107,7 @@ class Supervisor:
         self.worker_cmd = list(worker_cmd)
         self.mono, self.wall = mono, wall
         self._poll, self._sense, self._cpu_seconds = poll, sense, cpu_seconds
-        self._sample_passive = sample_passive
+        self.passive = passive.PassiveSampler(sample_passive)
         self._mtime: int | None = None
         self.cfg = self._load() or AgentConfig()
         self.state = load_state(state_path(self.spool_root))
@@ -205,17 +215,13 @@ class Supervisor:
             log.info("burst %s already ran through `classprobe flag`", job_id)
             self.state.mark_done([job_id])
         jobs = [] if self.control is None else self.control.jobs
-        fresh = []
         now = self.collector_now().timestamp()
-        for job in jobs:
-            if self.state.is_done(job.job_id):
-                continue
-            if is_stale(job, now):
-                log.warning("job %s (%s at %s) is too old to run now; dropped", job.job_id,
-                            job.kind, job.start_at.isoformat())
-                self.state.mark_done([job.job_id])
-                continue
-            fresh.append(job)
+        fresh = [job for job in jobs if not self.state.is_done(job.job_id)]
+        for job in [job for job in fresh if is_stale(job, now)]:
+            log.warning("job %s (%s at %s) is too old to run now; dropped", job.job_id,
+                        job.kind, job.start_at.isoformat())
+            self.state.mark_done([job.job_id])
+            fresh.remove(job)
         if self.state.done_jobs != done:
             self._save_state()
         return sorted(fresh, key=self._spawn_at)
@@ -226,6 +232,8 @@ class Supervisor:
         budget = ByteBudget(budget_path(self.spool_root))
         inputs = self._sense(window is not None, budget.used_today(date.today()),
                              self.cfg.daily_byte_budget, window.note if window else "")
+        recent = self.passive.cpu_since(self.mono() - RECENT_CPU_S)
+        inputs = replace(inputs, cpu_busy_pct=sustained_busy_pct(inputs.cpu_busy_pct, recent))
         return heavy_block_reason(inputs, self.cfg)
 
     def job_run(self, job: Job) -> Run:
@@ -235,8 +243,8 @@ class Supervisor:
         reason = self.heavy_reason()
         return Run(("bandwidth",), "job", job, {"bandwidth": reason} if reason else {})
 
-    def scheduled_run(self, now: float) -> Run | None:
-        tasks = self.planner.due(now, self.slot())
+    def scheduled_run(self, now: float, only: tuple[str, ...] | None = None) -> Run | None:
+        tasks = self.planner.due(now, self.slot(), only)
         if not tasks:
             return None
         probes = tuple(p for t in tasks for p in TASK_PROBES[t])
@@ -289,16 +297,7 @@ class Supervisor:
         return watched
 
     def _record_failure(self, run: Run, reason: str) -> None:
-        try:
-            spool = Spool(self.spool_root, self.cfg.spool_max_reports, self.cfg.spool_max_bytes)
-            report = spool.add(self.cfg.agent_id, __version__, failure_results(run, reason),
-                               trigger=run.trigger,
-                               job_id=run.job.job_id if run.job else None,
-                               clock_offset_s=self.state.clock_offset_s)
-        except OSError as exc:
-            log.error("cannot record the failed run (%s) in the spool: %s", reason, exc)
-            return
-        log.warning("run failed (%s): recorded in report %s", reason, report.report_id)
+        record_failure(self.cfg, self.spool_root, run, reason, self.state.clock_offset_s)
 
     def _account(self, summary: dict[str, Any], upload_tried: bool) -> None:
         used = summary.get("bandwidth_bytes")
@@ -326,19 +325,14 @@ class Supervisor:
         return run.probes == passive.PROBES and not run.skips \
             and passive.runs_in_process(self.cfg)
 
-    def take_passive_sample(self, now: float) -> Report | None:
-        """Sample, spool, and start an upload-only worker when the reports would wait long."""
-        salt = self.control.site_salt if self.control else ""
+    def take_passive_sample(self, now: float, upload: bool = True) -> Report | None:
+        """Sample, spool, and (``upload``) start an upload-only worker when the reports
+        would wait long."""
         self.runs += 1
-        try:
-            spool = Spool(self.spool_root, self.cfg.spool_max_reports, self.cfg.spool_max_bytes)
-            report = self._sample_passive(self.cfg, spool, salt, self.state.clock_offset_s)
-        except OSError as exc:
-            log.error("passive sample not recorded: the spool cannot be written: %s", exc)
-            return None
-        log.info("report %s: %s", report.report_id,
-                 ", ".join(f"{r.probe} {r.status}" for r in report.results))
-        if self._passive_upload_due(now):
+        salt = self.control.site_salt if self.control else ""
+        report = self.passive.take(self.cfg, self.spool_root, salt, self.state.clock_offset_s,
+                                   now)
+        if upload and report is not None and self._passive_upload_due(now):
             self.execute(Run((), "scheduled"))
         return report
 
@@ -356,19 +350,8 @@ class Supervisor:
         return self.planner.next_due(now, self.slot(), besides=("passive",)) > interval / 2
 
     def relay_flags(self) -> None:
-        """Send each flag a teacher left in the inbox, with its burst, as ``classprobe flag``
-        does for a user who can read the config."""
-        for request in take_requests(inbox_of(self.spool_root)):
-            argv = [sys.executable, "-m", "classprobe.cli", "flag", "--json",
-                    "--config", str(self.config_path), "--note", request.note]
-            limit = time_limit(self.cfg, tuple(control_mod.BURST_PROBES), None)
-            watched = run_watched(argv, limit_s=limit, max_rss_mb=self.cfg.watchdog_max_rss_mb,
-                                  stopped=self.stopped)
-            self.runs += 1
-            outcome = "sent" if watched.returncode == 0 else (
-                watched.killed or f"not sent (exit {watched.returncode}); its burst is spooled")
-            log.info("flag from the inbox (raised %s): %s", request.created_at.isoformat(),
-                     outcome)
+        """Send each flag a teacher left in the inbox (:func:`agent.flag_inbox.relay`)."""
+        self.runs += relay(self.spool_root, self.config_path, self.cfg, self.stopped)
 
     # -- the loop -------------------------------------------------------------------------
     def check_cpu(self, now: float) -> None:
@@ -396,11 +379,15 @@ class Supervisor:
             return 0.0
         longest = time_limit(self.cfg, ("path", "wifi", "bandwidth"), None)
         near = job_in is not None and job_in < longest
-        if not near:
-            run = self.scheduled_run(now)
+        # near a room test only the passive sample taken here runs: it takes a second, and
+        # the guardrails judge "busy" on its CPU readings
+        passive_only = near and passive.runs_in_process(self.cfg) \
+            and job_in is not None and job_in > PASSIVE_CLEARANCE_S
+        if not near or passive_only:
+            run = self.scheduled_run(now, passive.TASKS if passive_only else None)
             if run is not None:
                 if self.samples_passive_here(run):
-                    self.take_passive_sample(now)
+                    self.take_passive_sample(now, upload=not near)
                 else:
                     self.execute(run)
                 return 0.0
@@ -411,6 +398,8 @@ class Supervisor:
             waits.append(job_in)
         if not near:
             waits.append(self.planner.next_due(now, self.slot()))
+        elif passive_only:
+            waits.append(self.planner.next_due(now, self.slot(), besides=OTHER_TASKS))
         tt = self.timetable()
         change = next_change(tt, self.collector_now()) if tt else None
         if change is not None:

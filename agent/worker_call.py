@@ -9,11 +9,17 @@ supervisor records :func:`failure_results` instead, so a lost run still shows.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent import __version__
+from agent.config import AgentConfig
+from agent.spool import Spool
 from agent.wire import Job, ProbeResult, Trigger, utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,3 +72,17 @@ def failure_results(run: Run, reason: str) -> list[ProbeResult]:
     skipped = [ProbeResult(probe=p, status="skipped", started_at=now, finished_at=now,
                            reason=why) for p, why in run.skips.items()]
     return failed + skipped
+
+
+def record_failure(cfg: AgentConfig, spool_root: Path, run: Run, reason: str,
+                   clock_offset_s: float | None) -> None:
+    """Spool a report of :func:`failure_results` (logged; an unwritable spool too)."""
+    try:
+        spool = Spool(spool_root, cfg.spool_max_reports, cfg.spool_max_bytes)
+        report = spool.add(cfg.agent_id, __version__, failure_results(run, reason),
+                           trigger=run.trigger, job_id=run.job.job_id if run.job else None,
+                           clock_offset_s=clock_offset_s)
+    except OSError as exc:
+        log.error("cannot record the failed run (%s) in the spool: %s", reason, exc)
+        return
+    log.warning("run failed (%s): recorded in report %s", reason, report.report_id)

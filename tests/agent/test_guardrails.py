@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from agent.config import AgentConfig
-from agent.guardrails import ByteBudget, GuardInputs, heavy_block_reason, read_guard_inputs
+from agent.guardrails import (
+    ByteBudget,
+    GuardInputs,
+    heavy_block_reason,
+    read_guard_inputs,
+    sustained_busy_pct,
+)
 
 CFG = AgentConfig()
 GB = 1_000_000_000
@@ -127,3 +133,11 @@ def test_budget_rejects_bad_counts(tmp_path: Path):
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match=f"byte count {bad!r}: expected a whole number"):
             budget.add(date(2026, 1, 1), bad)  # type: ignore[arg-type]
+
+
+def test_busy_is_judged_on_the_fresh_sample_tempered_by_the_recent_median():
+    assert sustained_busy_pct(95.0, []) == 95.0  # nothing recent: the fresh sample alone
+    assert sustained_busy_pct(None, [90.0]) is None  # not measured now: never a pause
+    assert sustained_busy_pct(95.0, [10.0, 12.0, 99.0]) == 12.0  # a spike, not a busy PC
+    assert sustained_busy_pct(95.0, [85.0, 90.0, 10.0, 92.0]) == 87.5  # busy for minutes
+    assert sustained_busy_pct(20.0, [90.0]) == 20.0  # calm now: the lower one

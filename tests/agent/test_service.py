@@ -327,6 +327,35 @@ def test_a_room_test_worker_starts_ahead_of_the_aligned_start(tmp_path: Path,
     assert load_state(state_path(tmp_path / "spool")).done_jobs == ["rt-9"]
 
 
+@pytest.mark.parametrize(("recent", "skipped"), [(7.0, False), (93.0, True)])
+def test_a_cpu_spike_alone_does_not_skip_a_room_test(tmp_path: Path, fake_worker: Path,
+                                                     recent: float, skipped: bool):
+    config = write_config(tmp_path, "http://127.0.0.1:9",
+                          **{**QUIET, "passive_interval_s": 60.0})
+    t = FakeTime()
+    job = {"job_id": "rt-busy", "kind": "room_test", "duration_s": 20,
+           "directions": ["download"],
+           "start_at": datetime.fromtimestamp(MONDAY_0900 + 200.0, UTC).isoformat()}
+
+    def sampled(cfg: Any, spool: Spool, salt: str, offset: float | None) -> Any:
+        report = quick_passive(cfg, spool, salt, offset)
+        report.results[0].measurements[0] = replace(report.results[0].measurements[0],
+                                                    value=recent)
+        return report
+
+    def busy_now(exam: bool, used: int, budget: int, note: str) -> GuardInputs:
+        return GuardInputs(on_battery=None, battery_pct=None, cpu_busy_pct=95.0, exam=exam,
+                           bytes_today=used, byte_budget=budget, exam_note=note)
+
+    sup = supervisor(config, fake_worker, t, poll=lambda c, o: control_with([job]),
+                     sense=busy_now, sample_passive=sampled, max_runs=20)
+    sup.run()
+    [argv] = [a for a in calls(tmp_path) if option(a, "--trigger") == "job"]
+    assert ("--skip" in argv) is skipped
+    if skipped:
+        assert option(argv, "--skip") == "bandwidth=paused: PC busy (CPU 93 % >= 80 %)"
+
+
 def test_a_room_test_in_an_exam_window_is_skipped_with_the_exam_named(tmp_path: Path,
                                                                       fake_worker: Path):
     config = write_config(tmp_path, "http://127.0.0.1:9", **QUIET)

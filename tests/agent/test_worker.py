@@ -84,7 +84,7 @@ def test_guardrail_skip_is_a_skipped_result_and_the_report_is_uploaded(
     assert summary["results"][1]["reason"] == "paused: on battery (43 %)"
     assert summary["bandwidth_bytes"] == 0
     assert summary["upload"] == {"ok": True, "error": None, "accepted": 1, "duplicates": 0,
-                                 "pending": 0}
+                                 "pending": 0, "retry_after_s": None}
     stored = server.state.stored[summary["report_id"]]
     assert (stored["trigger"], stored["job_id"], stored["clock_offset_s"]) == \
         ("scheduled", None, -1.5)
