@@ -34,6 +34,16 @@ HERE = Path(__file__).resolve().parent
 ALLOWED_HOST = "127.0.0.1"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+WIDER_THAN_SCREEN = """() => {
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width) return [];
+  return [...document.querySelectorAll("body *")]
+    .filter(e => e.getBoundingClientRect().right > width + 1 && !e.closest(".scroll"))
+    .filter(e => ![...e.children].some(c => c.getBoundingClientRect().right > width + 1))
+    .map(e => e.tagName.toLowerCase() + (e.className ? "." + e.className : "") + ": "
+              + (e.textContent || "").trim().slice(0, 60));
+}"""
+"""The innermost elements sticking out of a phone's screen (outside a scrolling region)."""
 WRITTEN: list[Path] = []  # artefacts written by this run, for the terminal summary
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import Browse
+from tests.browser.conftest import WIDER_THAN_SCREEN, Browse
 from tests.browser.school import ADMIN_USER, OTHER_SITE, PROFILE_TITLE, SITE, School
 
 if TYPE_CHECKING:
@@ -114,6 +114,8 @@ def test_page_shows_the_real_data_cleanly(browse: Browse, school: School, name: 
     phone.goto(path)
     settle(phone)
     assert shows[0] in phone.inner_text("main")
+    # nothing wider than the phone: wide tables scroll inside their own region
+    assert phone.evaluate(WIDER_THAN_SCREEN) == [], f"the {name} page is wider than a phone"
     browse.shot(phone, name)
     phone_guard.assert_clean()
 
