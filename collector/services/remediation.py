@@ -216,7 +216,9 @@ def _finding(f: Finding) -> str:
                 f"it should be {limit}{close}.")
     if f.period is not None and f.period_value is not None:
         unit = "%" if req.statistic == "share" and not req.per_student else req.unit
-        text += f" The worst period is {period_phrase(f.period)} ({amount(f.period_value, unit)})."
+        # the periods are ranked over the whole site: say so beside a room's own figure
+        whose = "Across the site, the worst period" if f.room else "The worst period"
+        text += f" {whose} is {period_phrase(f.period)} ({amount(f.period_value, unit)})."
     return text
 
 

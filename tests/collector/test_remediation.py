@@ -51,7 +51,8 @@ CASES = {
         Finding(req(), "fail", 150.0, "ms", 100.0, room="12", room_value=150.0, period="3",
                 period_value=170.0, wifi=BUSY),
         "In room 12, the round-trip time (TCP connect) to teams.microsoft.com is 150 ms "
-        "(p95); it should be below 100 ms. The worst period is period 3 (170 ms). "
+        "(p95); it should be below 100 ms. Across the site, the worst period is period 3 "
+        "(170 ms). "
         f"{LATENCY_ADVICE} {BUSY_SENTENCE}"),
     "latency close to the limit with a calm access point": (
         Finding(req(), "warn", 95.0, "ms", 100.0, room="Room 7", room_value=95.0, wifi=CALM),
@@ -126,7 +127,8 @@ CASES = {
         Finding(req(statistic="share", share_min_pct=95.0), "fail", 90.0, "%", 100.0,
                 room="Room 7", room_value=88.0, period="P2", period_value=80.0),
         "In Room 7, only 88 % of readings of the round-trip time (TCP connect) to "
-        "teams.microsoft.com are below 100 ms; at least 95 % should be. The worst period is "
+        "teams.microsoft.com are below 100 ms; at least 95 % should be. Across the site, the "
+        "worst period is "
         f"period P2 (80 %). {LATENCY_ADVICE}"),
     "weak signal, calm access point: no contradicting Wi-Fi sentence": (
         Finding(req(metric="rssi_dbm", unit="dBm", op=">=", threshold=-67.0, stat="value",

@@ -114,7 +114,7 @@ def test_json_has_windows_rooms_and_remediation(client: TestClient) -> None:
     assert rtt["remediation"].startswith(
         "In Room 12, the round-trip time (TCP connect) to teams.microsoft.com, "
         "*.teams.microsoft.com, *.lync.com, *.skype.com is 150 ms (p95); it should be below "
-        "100 ms. The worst period is period P1 (150 ms).")
+        "100 ms. Across the site, the worst period is period P1 (150 ms).")
 
 
 @pytest.mark.usefixtures("site_data")
