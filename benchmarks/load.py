@@ -1,16 +1,22 @@
 """Ingest load: many simulated agents post report batches to a real collector on loopback.
 
 ``python -m benchmarks.load [--agents 1000] [--seconds 30] [--backend sqlite postgresql]
-[--workers 1 2] [--batch 20] [--measurements 25] [--concurrency 64] [--json]``
+[--workers 1 2] [--batch 20] [--measurements N] [--concurrency 64] [--json]``
 
 For every backend and worker count: a fresh database, a real collector (``uvicorn
 collector.app:app_from_env --factory --workers N``), N agents enrolled through the API,
-then for ``--seconds`` the agents post batches of ``--batch`` reports, each a realistic
-cycle of ``--measurements`` measurements, with at most ``--concurrency`` requests in flight.
-It prints reports/s, measurements/s, p50/p99 latency per request and errors, and a goal
-line (PASS/MISS: >= 1,000 reports/s and >= 50,000 measurements/s). A benchmark reports;
-it asserts nothing. PostgreSQL is a throwaway server (``tests.pg.server``) unless
-``--pg-url`` names one; it is skipped with the reason when it cannot be started.
+then for ``--seconds`` the agents post batches of ``--batch`` reports (an agent draining
+its spool after an outage), with at most ``--concurrency`` requests in flight. The reports
+are shaped like a real agent's uploads (:mod:`benchmarks.load_shape`: 5 passive reports of
+21 measurements and 1 latency report of 69, ~29 on average); ``--measurements N`` gives
+every report N measurements instead.
+
+It prints reports/s, measurements/s, p50/p99 latency per request, errors, and where the
+machine's CPU went (cores busy: the load generator itself, the collector processes, the
+PostgreSQL server, the whole machine — other jobs on it included), with the load average,
+and a goal line (PASS/MISS: >= 1,000 reports/s and >= 50,000 measurements/s). A benchmark
+reports; it asserts nothing. PostgreSQL is a throwaway server (``tests.pg.server``, fsync
+off) unless ``--pg-url`` names one; it is skipped with the reason when it cannot be started.
 """
 
 from __future__ import annotations
@@ -28,26 +34,38 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psutil
+
+from benchmarks.load_client import KeepAliveConnection, ProtocolError
+from benchmarks.load_shape import AGENT_MIX, BatchStamp, uniform
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_REPORTS_S = 1_000.0
 GOAL_MEASUREMENTS_S = 50_000.0
-# (probe, target, metric, unit, method, value): one cycle's worth, repeated to the count asked
-CYCLE = [("latency", "teams.microsoft.com:443", "tcp_connect_ms", "ms", "tcp", 21.5),
-         ("latency", "teams.microsoft.com:443", "tls_handshake_ms", "ms", "tls", 48.0),
-         ("dns", "teams.microsoft.com", "dns_ms", "ms", "getaddrinfo", 3.2),
-         ("icmp", "10.0.0.1", "icmp_rtt_ms", "ms", "icmp_echo", 1.4),
-         ("icmp", "10.0.0.1", "loss_pct", "%", "icmp_echo", 0.0),
-         ("load", None, "cpu_busy_pct", "%", "psutil", 12.0),
-         ("load", None, "ram_used_pct", "%", "psutil", 55.0)]
-STATS = ["p50", "p95", "max", "min"]
+
+
+@dataclass
+class Cpu:
+    """Cores busy on average during the run (1.0 = one core all the time)."""
+
+    generator: float = 0.0
+    collector: float = 0.0
+    database: float = 0.0
+    """The PostgreSQL server's processes (SQLite runs inside the collector)."""
+    machine: float = 0.0
+    """Every process on the machine, other jobs included."""
+    load_average: float = 0.0
+    """The 1-minute load average at the end of the run."""
+
+    def ms_per_report(self, reports_s: float) -> float:
+        """CPU milliseconds the collector and its database spent per stored report."""
+        return (self.collector + self.database) / reports_s * 1000 if reports_s else 0.0
 
 
 @dataclass
@@ -57,7 +75,7 @@ class Result:
     agents: int
     seconds: float
     batch: int
-    measurements_per_report: int
+    measurements_per_report: float
     requests: int = 0
     reports: int = 0
     measurements: int = 0
@@ -66,6 +84,7 @@ class Result:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
+    cpu: Cpu = field(default_factory=Cpu)
     skipped: str | None = None
 
     @property
@@ -74,32 +93,6 @@ class Result:
             return "-"
         ok = self.reports_s >= GOAL_REPORTS_S and self.measurements_s >= GOAL_MEASUREMENTS_S
         return "PASS" if ok else "MISS"
-
-
-def report_template(measurements: int) -> str:
-    """A report as JSON text with ``{rid}``/``{aid}`` holes (cheap to stamp per upload)."""
-    now = datetime.now(UTC)
-    results: dict[tuple[str, str | None], list[dict[str, object]]] = {}
-    for i in range(measurements):
-        probe, target, metric, unit, method, value = CYCLE[i % len(CYCLE)]
-        stat = STATS[(i // len(CYCLE)) % len(STATS)]
-        results.setdefault((probe, target), []).append(
-            {"metric": metric, "unit": unit, "method": method, "value": value + i % 5,
-             "stat": stat, "samples": 5})
-    body = {"schema_version": 1, "report_id": "@RID@", "agent_id": "@AID@",
-            "created_at": now.isoformat(), "agent_version": "0.1.0", "spool_dropped": 0,
-            "trigger": "scheduled",
-            "results": [{"probe": probe, "target": target, "status": "ok",
-                         "started_at": (now - timedelta(seconds=3)).isoformat(),
-                         "finished_at": now.isoformat(), "measurements": ms}
-                        for (probe, target), ms in results.items()]}
-    text = json.dumps(body, separators=(",", ":")).replace("{", "{{").replace("}", "}}")
-    return text.replace("@RID@", "{rid}").replace("@AID@", "{aid}")
-
-
-def batch_body(template: str, agent_id: str, count: int) -> bytes:
-    reports = ",".join(template.format(rid=uuid.uuid4(), aid=agent_id) for _ in range(count))
-    return f'{{"schema_version":1,"reports":[{reports}]}}'.encode()
 
 
 # -- the collector under test -----------------------------------------------------------
@@ -128,7 +121,9 @@ def prepare_database(url: str) -> str:
 
 
 @contextmanager
-def collector(url: str, data_dir: Path, workers: int) -> Iterator[str]:
+def collector(url: str, data_dir: Path, workers: int,
+              options: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
+    """The base URL of a started collector, and its (uvicorn's) process id."""
     port = free_port()
     env = {**os.environ, "CLASSPROBE_DATABASE_URL": url, "CLASSPROBE_DATA_DIR": str(data_dir),
            "CLASSPROBE_NOTIFY_INTERVAL_S": "0",
@@ -138,7 +133,7 @@ def collector(url: str, data_dir: Path, workers: int) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "collector.app:app_from_env", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning", "--no-access-log"],
+         "--log-level", "warning", "--no-access-log", *options],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -154,7 +149,7 @@ def collector(url: str, data_dir: Path, workers: int) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"collector did not come up; see {log.name}")
             time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
@@ -177,39 +172,85 @@ async def enrol_agents(client: httpx.AsyncClient, token: str, count: int,
     return list(await asyncio.gather(*(one(i) for i in range(count))))
 
 
-async def drive(base: str, token: str, res: Result, concurrency: int) -> None:
+def _tree_cpu_s(pid: int | None) -> float:
+    """CPU seconds used so far by ``pid`` and its descendants (0 without a pid)."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue  # exited between listing and reading: its time is gone with it
+        total += times.user + times.system
+    return total
+
+
+def _machine_busy_s() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times)) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def cpu_meter(collector_pid: int, database_pid: int | None) -> Callable[[], Cpu]:
+    """Start measuring; the returned function gives the cores busy since then."""
+    def snapshot() -> tuple[float, ...]:
+        return (time.monotonic(), time.process_time(), _tree_cpu_s(collector_pid),
+                _tree_cpu_s(database_pid), _machine_busy_s())
+
+    first = snapshot()
+
+    def stop() -> Cpu:
+        wall, *used = (b - a for a, b in zip(first, snapshot(), strict=True))
+        gen, coll, db, machine = (u / wall for u in used)
+        return Cpu(gen, coll, db, machine, os.getloadavg()[0])
+    return stop
+
+
+async def drive(base: str, token: str, res: Result, concurrency: int, stamp: BatchStamp,
+                pids: tuple[int, int | None]) -> None:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
         agents = await enrol_agents(client, token, res.agents, concurrency)
-        template = report_template(res.measurements_per_report)
-        turn = itertools.cycle(agents)
-        latencies: list[float] = []
-        errors: Counter[str] = Counter()
-        stop_at = time.monotonic() + res.seconds
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    turn = itertools.cycle(agents)
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    stop_at = time.monotonic() + res.seconds
 
-        async def worker() -> None:
-            while time.monotonic() < stop_at:
-                agent_id, credential = next(turn)
-                body = batch_body(template, agent_id, res.batch)
-                t0 = time.perf_counter()
-                try:
-                    r = await client.post("/api/v1/reports", content=body, headers={
-                        "Authorization": f"Bearer {credential}",
-                        "Content-Type": "application/json"})
-                except httpx.HTTPError as exc:
-                    errors[type(exc).__name__] += 1
-                    continue
-                latencies.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    errors[f"HTTP {r.status_code}"] += 1
-                    continue
-                stored = len(r.json()["accepted"])
-                res.reports += stored
-                res.measurements += stored * res.measurements_per_report
+    async def worker() -> None:
+        conn = KeepAliveConnection(host, int(port))
+        while time.monotonic() < stop_at:
+            agent_id, credential = next(turn)
+            body = stamp.body(agent_id)
+            t0 = time.perf_counter()
+            try:
+                r = await asyncio.wait_for(conn.post("/api/v1/reports", body, {
+                    "Authorization": f"Bearer {credential}",
+                    "Content-Type": "application/json"}), timeout=60)
+            except (OSError, ProtocolError, asyncio.IncompleteReadError) as exc:  # timeouts too
+                errors[type(exc).__name__] += 1
+                continue
+            latencies.append(time.perf_counter() - t0)
+            if r.status != 200:
+                errors[f"HTTP {r.status}"] += 1
+                continue
+            stored = len(json.loads(r.body)["accepted"])
+            if stored != stamp.reports:  # fresh ids every upload: all must be new
+                errors["not all stored"] += 1
+            res.reports += stored
+            res.measurements += round(stored * stamp.measurements / stamp.reports)
+        await conn.close()
 
-        started = time.monotonic()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.monotonic() - started
+    meter = cpu_meter(*pids)
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.monotonic() - started
+    res.cpu = meter()
     res.requests = len(latencies)
     res.reports_s = res.reports / elapsed
     res.measurements_s = res.measurements / elapsed
@@ -221,12 +262,14 @@ async def drive(base: str, token: str, res: Result, concurrency: int) -> None:
 
 # -- backends -----------------------------------------------------------------------------
 @contextmanager
-def database(backend: str, workdir: Path, name: str, pg_url: str | None) -> Iterator[str]:
+def database(backend: str, workdir: Path, name: str,
+             pg_url: str | None) -> Iterator[tuple[str, int | None]]:
+    """A fresh database's URL, and the process id of its server (None: none of ours)."""
     if backend == "sqlite":
-        yield f"sqlite:///{workdir / f'{name}.db'}"
+        yield f"sqlite:///{workdir / f'{name}.db'}", None
         return
     if pg_url:
-        yield pg_url
+        yield pg_url, None
         return
     from tests.pg.server import PgServer, unavailable_reason
 
@@ -236,35 +279,44 @@ def database(backend: str, workdir: Path, name: str, pg_url: str | None) -> Iter
     pg_dir = Path(tempfile.mkdtemp(prefix="classprobe-loadpg-"))
     server = PgServer.start(pg_dir)
     try:
-        yield server.create_database(name)
+        postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+        yield server.create_database(name), postmaster
     finally:
         server.stop()
         shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 def run_one(backend: str, workers: int, args: argparse.Namespace, workdir: Path) -> Result:
-    res = Result(backend, workers, args.agents, args.seconds, args.batch, args.measurements)
+    kinds = AGENT_MIX if args.measurements is None else (uniform(args.measurements),)
+    stamp = BatchStamp.build(kinds, args.batch)
+    res = Result(backend, workers, args.agents, args.seconds, args.batch,
+                 stamp.measurements / stamp.reports)
     try:
-        with database(backend, workdir, f"load_{backend}_{workers}", args.pg_url) as url:
+        with database(backend, workdir, f"load_{backend}_{workers}", args.pg_url) as (url, db):
             token = prepare_database(url)
-            with collector(url, workdir, workers) as base:
-                asyncio.run(drive(base, token, res, args.concurrency))
+            with collector(url, workdir, workers, tuple(args.uvicorn.split())) as (base, pid):
+                asyncio.run(drive(base, token, res, args.concurrency, stamp, (pid, db)))
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         res.skipped = f"{type(exc).__name__}: {exc}"
     return res
 
 
 def table(results: list[Result]) -> str:
-    head = (f"{'backend':<11}{'workers':>8}{'reports/s':>11}{'meas/s':>10}{'p50 ms':>9}"
-            f"{'p99 ms':>9}{'requests':>10}  errors  goal")
+    head = (f"{'backend':<11}{'workers':>8}{'reports/s':>10}{'meas/s':>8}{'m/rep':>6}"
+            f"{'p50 ms':>8}{'p99 ms':>8}{'requests':>9}  {'errors':<12}{'goal':<6}"
+            f"{'cpu ms/rep':>10}  cores busy: gen/coll/db/all, load")
     lines = [head, "-" * len(head)]
     for r in results:
         if r.skipped:
             lines.append(f"{r.backend:<11}{r.workers:>8}  skipped: {r.skipped}")
             continue
         errs = ",".join(f"{k}={v}" for k, v in r.errors.items()) or "0"
-        lines.append(f"{r.backend:<11}{r.workers:>8}{r.reports_s:>11.0f}{r.measurements_s:>10.0f}"
-                     f"{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.requests:>10}  {errs:<6}  {r.goal}")
+        c = r.cpu
+        lines.append(f"{r.backend:<11}{r.workers:>8}{r.reports_s:>10.0f}{r.measurements_s:>8.0f}"
+                     f"{r.measurements_per_report:>6.1f}{r.p50_ms:>8.1f}{r.p99_ms:>8.1f}"
+                     f"{r.requests:>9}  {errs:<11} {r.goal:<6}{c.ms_per_report(r.reports_s):>10.2f}"
+                     f"  {c.generator:.2f}/{c.collector:.2f}/"
+                     f"{c.database:.2f}/{c.machine:.2f}, {c.load_average:.1f}")
     lines.append(f"goal: >= {GOAL_REPORTS_S:,.0f} reports/s and >= {GOAL_MEASUREMENTS_S:,.0f} "
                  f"measurements/s on {os.cpu_count()} cores (load generator on the same cores)")
     return "\n".join(lines)
@@ -279,14 +331,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    default=["sqlite", "postgresql"])
     p.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     p.add_argument("--batch", type=int, default=20, help="reports per upload")
-    p.add_argument("--measurements", type=int, default=25, help="measurements per report")
+    p.add_argument("--measurements", type=int, default=None,
+                   help="measurements in every report (default: the agent mix of "
+                        "benchmarks/load_shape.py, ~29 per report)")
     p.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     p.add_argument("--pg-url", default=None, help="use this PostgreSQL database "
                    "(its rows are kept) instead of a throwaway server")
+    p.add_argument("--uvicorn", default="", metavar="OPTIONS",
+                   help="extra uvicorn options, e.g. '--http h11 --loop asyncio' (default: "
+                        "uvicorn's choice: httptools and uvloop when installed)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
     for name in ("agents", "batch", "measurements", "concurrency"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     return args
 

@@ -114,14 +114,23 @@ class Measurement(SQLModel, table=True):
     )
     """The last serves readiness (:mod:`collector.services.sample_query`): the distinct
     targets of a (metric, stat) by a loose index scan, and on PostgreSQL the samples of the
-    matching groups by an index-only scan (the included columns: no heap visits)."""
+    matching groups by an index-only scan (the included columns: no heap visits).
+
+    The five id columns have no foreign keys (revision 0002): ingest, the only writer,
+    takes ``report_pk``/``probe_run_id`` from the rows it inserts in the same transaction
+    and agent, site and room from the authenticated agent, and nothing is ever deleted.
+    On PostgreSQL the five per-row key checks (each a locking look-up in the parent) were
+    more than half the database's CPU per upload: 34 -> 14 ms for a batch of 564
+    measurements (``benchmarks/load.py``, docs/deploy-collector.md)."""
 
     id: int | None = Field(default=None, primary_key=True)
-    report_pk: int = Field(foreign_key="report.id", index=True)
-    probe_run_id: int = Field(foreign_key="proberun.id", index=True)
-    agent_id: str = Field(foreign_key="agent.id", index=True)
-    site_id: int = Field(foreign_key="site.id")
-    room_id: int = Field(foreign_key="room.id", index=True)
+    report_pk: int = Field(index=True)
+    """``report.id`` of the report it came in."""
+    probe_run_id: int = Field(index=True)
+    """``proberun.id`` of the probe run that measured it."""
+    agent_id: str = Field(index=True)
+    site_id: int
+    room_id: int = Field(index=True)
     time: datetime = Field(sa_type=UTCDateTime)  # when the probe run started
     probe: str
     target: str | None = None

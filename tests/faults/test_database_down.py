@@ -86,8 +86,8 @@ def test_database_down_answers_503_and_agent_keeps_spooling(own_pg: PgServer,
         assert raw.json() == {"detail": "database unavailable; try again later"}
         assert raw.headers["retry-after"] == "30"
         assert outcome.error == ("collector answered 503: database unavailable; "
-                                 "try again later")
-        assert outcome.retryable
+                                 "try again later (Retry-After 30 s)")
+        assert outcome.retryable and outcome.retry_after_s == 30.0  # the agent waits that
         assert len(agent.spool.pending()) == 2  # kept, and the next cycle still spooled
         assert collector.proc is not None and collector.proc.poll() is None  # still serving
 

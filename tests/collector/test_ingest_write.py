@@ -1,0 +1,175 @@
+"""The bulk writers of ingest store exactly what SQLAlchemy itself would, on each backend,
+and raise SQLAlchemy's exceptions; integers the database cannot hold are a 422."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from agent.wire import Measurement, ProbeResult, ReportBatch
+from collector.models import Agent
+from collector.models import Report as ReportRow
+from collector.services.enrolment import AgentIdentity
+from collector.services.ingest import BatchContext, _rows, store_batch
+from collector.services.ingest_write import (
+    CopyWriter,
+    CoreWriter,
+    SqliteWriter,
+    _time_binder,
+    sqlite_text,
+    writer_for,
+)
+from collector.wire_validation import INTEGER_MAX
+from tests.collector.conftest import T0, Enrolled, batch_dict, count, make_report
+
+STAMPS = [datetime(2025, 3, 3, 9, 0, tzinfo=UTC),  # no microseconds: still written
+          datetime(2025, 3, 3, 9, 0, 0, 1, tzinfo=UTC),
+          datetime(2025, 6, 1, 1, 2, 3, 456789, tzinfo=timezone(timedelta(hours=-5))),
+          datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC)]
+NO_TIMETABLE = BatchContext(None, frozenset())
+
+
+@pytest.mark.parametrize("stamp", STAMPS, ids=str)
+def test_sqlite_text_is_what_sqlalchemy_binds(stamp: datetime) -> None:
+    engine = create_engine("sqlite://")
+    with engine.connect() as conn:
+        assert sqlite_text(stamp) == _time_binder(conn)(stamp)
+
+
+def test_sqlite_text_refuses_a_naive_datetime() -> None:
+    with pytest.raises(ValueError, match="naive datetime 2025-03-03T09:00:00"):
+        sqlite_text(datetime(2025, 3, 3, 9, 0))
+
+
+def identity(engine: Engine, enrolled: Enrolled) -> AgentIdentity:
+    with Session(engine) as session:
+        agent = session.get(Agent, enrolled.agent_id)
+        assert agent is not None
+        return AgentIdentity(agent.id, agent.site_id, agent.room_id)
+
+
+def results() -> list[ProbeResult]:
+    def run(probe: str, target: str | None, at: datetime, ms: list[Measurement],
+            status: str = "ok", reason: str | None = None) -> ProbeResult:
+        return ProbeResult(probe, status, at, at + timedelta(seconds=2),  # type: ignore[arg-type]
+                           target, reason, ms)
+    return [run("latency", "https://a.example/\t\\tab", T0, [
+                Measurement("tcp_connect_ms", "ms", "tcp", value=21.5, stat="p50", samples=5),
+                Measurement("tcp_connect_ms", "ms", "tcp", value=40.25, stat="max", samples=5)]),
+            run("wifi", "wlan0", T0 + timedelta(microseconds=7), [
+                Measurement("ssid_hash", "", "hmac", text="ab\ncd")]),
+            run("latency", "b.example", T0, [], "failed", "DNS lookup failed: 'x'")]
+
+
+def stored(engine: Engine, report_ids: list[str]) -> list[tuple[Any, ...]]:
+    """Every stored column of those reports, their runs and measurements, ids replaced by
+    the report id (times as the database returns them: text on SQLite)."""
+    marks = ", ".join(f":r{i}" for i in range(len(report_ids)))
+    params = {f"r{i}": rid for i, rid in enumerate(report_ids)}
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(
+            "SELECT r.report_id, r.agent_id, r.created_at, r.received_at, r.schema_version, "
+            "r.agent_version, r.spool_dropped, r.trigger, r.job_id, r.clock_offset_s, "
+            "p.probe, p.target, p.status, p.reason, p.started_at, p.finished_at, "
+            "m.agent_id, m.site_id, m.room_id, m.time, m.probe, m.target, m.metric, m.value, "
+            "m.text, m.unit, m.method, m.stat, m.samples, m.period, m.in_lesson "
+            "FROM report r JOIN proberun p ON p.report_pk = r.id "
+            "LEFT JOIN measurement m ON m.probe_run_id = p.id AND m.report_pk = r.id "
+            f"WHERE r.report_id IN ({marks}) "
+            "ORDER BY p.started_at, p.probe, m.value, m.text"), params)]
+
+
+@pytest.mark.both_backends
+def test_fast_writer_stores_the_same_rows_as_sqlalchemy_core(
+        enrolled: Enrolled, engine: Engine, db_backend: str) -> None:
+    who = identity(engine, enrolled)
+    fast, core = (make_report(enrolled.agent_id, results()) for _ in range(2))
+    core.report_id = uuid.UUID(int=1)
+    now = T0 + timedelta(hours=1)
+    with Session(engine) as session:
+        conn = session.connection()
+        writer = writer_for(conn)
+        assert isinstance(writer, SqliteWriter if db_backend == "sqlite" else CopyWriter)
+        assert writer.write(conn, _rows(who, [fast], now, NO_TIMETABLE, writer.stamp)) == 3
+        portable = CoreWriter()
+        assert portable.write(conn, _rows(who, [core], now, NO_TIMETABLE, portable.stamp)) == 3
+        session.commit()
+    rows = stored(engine, [str(fast.report_id)])
+    assert len(rows) == 4  # two measured runs (3 measurements) and the failed run
+    assert [r[1:] for r in rows] == [r[1:] for r in stored(engine, [str(core.report_id)])]
+    if db_backend == "sqlite":  # the text SQLAlchemy writes, microseconds always there
+        assert rows[0][2:4] == ("2025-03-03 09:00:00.000000", "2025-03-03 10:00:00.000000")
+
+
+@pytest.mark.both_backends
+def test_a_stored_report_id_is_sqlalchemys_integrity_error(enrolled: Enrolled,
+                                                           engine: Engine) -> None:
+    who = identity(engine, enrolled)
+    report = make_report(enrolled.agent_id, results())
+    for attempt in (1, 2):
+        with Session(engine) as session:
+            conn = session.connection()
+            writer = writer_for(conn)
+            rows = _rows(who, [report], T0, NO_TIMETABLE, writer.stamp)
+            if attempt == 1:
+                writer.write(conn, rows)
+                session.commit()
+            else:
+                with pytest.raises(IntegrityError, match="report_id|UNIQUE"):
+                    writer.write(conn, rows)
+                session.rollback()
+    assert len(stored(engine, [str(report.report_id)])) == 4
+
+
+@pytest.mark.both_backends
+@pytest.mark.parametrize(("where", "field", "problem"), [
+    ("report", "spool_dropped", "spool_dropped 3000000000 is above 2147483647"),
+    ("measurement", "samples", "measurements[0]: samples 3000000000 is above 2147483647"),
+])
+def test_integers_the_database_cannot_hold_are_422(client: TestClient, enrolled: Enrolled,
+                                                   where: str, field: str,
+                                                   problem: str) -> None:
+    batch: Any = batch_dict(make_report(enrolled.agent_id))
+    target = batch["reports"][0] if where == "report" else (
+        batch["reports"][0]["results"][0]["measurements"][0])
+    target[field] = INTEGER_MAX + 852516353
+    resp = client.post("/api/v1/reports", headers=enrolled.headers,
+                       content=json.dumps(batch).encode())
+    assert resp.status_code == 422, resp.text
+    assert any(problem in p for p in resp.json()["problems"]), resp.json()
+
+
+def test_a_good_batch_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from collector import wire_validation
+
+    def second_parse(_body: bytes) -> None:
+        raise AssertionError("a good batch was parsed a second time")
+
+    monkeypatch.setattr(wire_validation, "_load_json", second_parse)
+    body = json.dumps(batch_dict(make_report("agent-7"))).encode()
+    assert wire_validation.parse_batch(body).reports[0].agent_id == "agent-7"
+
+
+def test_sqlite_writers_of_one_process_queue_on_a_lock_not_on_the_database(
+        enrolled: Enrolled, engine: Engine) -> None:
+    from collector.db import _sqlite_pragmas
+
+    impatient = create_engine(engine.url, connect_args={"timeout": 0,  # no busy waiting
+                                                        "check_same_thread": False})
+    event.listen(impatient, "connect", _sqlite_pragmas)
+    who = identity(engine, enrolled)
+    batches = [ReportBatch([make_report(enrolled.agent_id, results())]) for _ in range(24)]
+    with ThreadPoolExecutor(8) as pool:
+        done = list(pool.map(lambda b: store_batch(impatient, who, b, T0), batches))
+    impatient.dispose()
+    assert sum(len(r.accepted) for r in done) == 24
+    assert count(engine, ReportRow) == 24
