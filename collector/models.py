@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Index, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -76,6 +76,11 @@ class Agent(SQLModel, table=True):
 
 
 class Report(SQLModel, table=True):
+    __table_args__ = (Index("ix_report_room_test", "id", postgresql_where=text("trigger = 'job'"),
+                            sqlite_where=text("trigger = 'job'")),)
+    """The few coordinated room tests' reports (partial index): readiness leaves their
+    rows out (:mod:`collector.services.sample_query`) without scanning every report."""
+
     id: int | None = Field(default=None, primary_key=True)
     report_id: str = Field(unique=True, index=True, max_length=36)  # agent-made UUID
     agent_id: str = Field(foreign_key="agent.id", index=True)

@@ -1,20 +1,29 @@
-"""A requirement's matching rows, split once for every window and grouping. Pure.
+"""A requirement's matching samples, split once for every window and grouping. Pure.
 
-Each row lands in one **cell**: (``in_lesson`` tag, device, room, period), its value and
-time appended there. That is the only per-row Python work; windows (a union of tags),
-devices, rooms and periods are then merged from the few cells' value lists, and time
-spans are taken once per cell. On a million rows this is about twice as fast as
-appending every value to four groups per row.
+Each sample lands in one **cell**: (``in_lesson`` tag, device, room, period), its value
+and time kept there. A window (a union of tags) then groups its cells' values by device,
+room and period as **levels** (:class:`Level`): each key's sample count and the
+requirement's statistic per key. Time spans are taken once per cell.
+
+Two implementations share :class:`Window`: :class:`Partition` here builds Python lists
+from rows (the reference, :class:`ListLevel`, statistics by
+:func:`readiness_samples.requirement_value`); :mod:`collector.services.sample_cells`
+builds numpy arrays from cells the database grouped (the fast path, the same numbers:
+:mod:`collector.services.sample_stats`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from operator import attrgetter
+from typing import Protocol
 
-from collector.services.readiness_samples import RoomSamples
+from collector.services.profiles import Requirement
+from collector.services.readiness_samples import RoomSamples, requirement_value
 from collector.services.rows import MeasurementRow
 
 TAGS: dict[str, tuple[bool | None, ...]] = {
@@ -24,24 +33,96 @@ Cell = tuple[bool | None, str, str, str | None]
 _CELL = attrgetter("in_lesson", "agent_id", "room", "period")
 
 
+SITE = ""
+"""The one key of a window's ``site`` level."""
+
+
+class Level(Protocol):
+    """A window's samples grouped one way (by device, room or period; or all: ``site``)."""
+
+    def counts(self) -> Mapping[str, int]:
+        """Samples per key (only keys with samples)."""
+        ...
+
+    def values(self, req: Requirement, threshold: float) -> Mapping[str, float]:
+        """The requirement's statistic (or share) of each key's samples."""
+        ...
+
+
 @dataclass(frozen=True)
+class ListLevel:
+    """A level as Python lists: the reference statistics."""
+
+    groups: Mapping[str, list[float]]
+
+    def counts(self) -> dict[str, int]:
+        return {key: len(vals) for key, vals in self.groups.items()}
+
+    def values(self, req: Requirement, threshold: float) -> dict[str, float]:
+        return {key: requirement_value(req, vals, threshold) for key, vals in self.groups.items()}
+
+
+@dataclass
 class Window:
     """The samples of one window, grouped."""
 
     name: str
-    values: list[float]
-    devices: dict[str, list[float]]
-    rooms: dict[str, list[float]]
-    periods: dict[str, list[float]]
+    count: int
+    site: Level
+    """Every sample of the window, under the one key :data:`SITE` (none when empty)."""
+    devices: Level
+    rooms: Level
+    periods: Level
+    """Samples with a period only."""
     span: tuple[datetime, datetime] | None
-    device_room: dict[str, str]
+    device_room: Mapping[str, str]
     """Each device's room (its latest, should a device have moved)."""
-    by_room: dict[str, RoomSamples]
-    """Samples by room, then device (per-student room totals)."""
+    room_devices: Mapping[str, int]
+    """The devices with samples in each room."""
+    room_samples: Callable[[], Mapping[str, RoomSamples]]
+    """Builds :attr:`by_room` (only per-student requirements read it)."""
+
+    @cached_property
+    def by_room(self) -> Mapping[str, RoomSamples]:
+        """Samples by room, then device (per-student room totals)."""
+        return self.room_samples()
 
 
-class Partition:
-    """Values and time spans by cell; :meth:`select` builds a :class:`Window`."""
+class SamplePartition(Protocol):
+    """A requirement's samples, ready to be judged in any window."""
+
+    def count(self, window: str) -> int:
+        """Samples in ``window``."""
+        ...
+
+    def untagged(self) -> int:
+        """Samples that arrived while the site had no timetable."""
+        ...
+
+    def select(self, window: str) -> Window:
+        """The window's samples, grouped."""
+        ...
+
+
+class WindowMemo:
+    """:meth:`select` builds each window once (``_build``), then remembers it."""
+
+    _windows: dict[str, Window]
+
+    def select(self, window: str) -> Window:
+        """The window's samples, grouped."""
+        found = self._windows.get(window)
+        if found is None:
+            found = self._windows[window] = self._build(window)
+        return found
+
+    def _build(self, window: str) -> Window:
+        raise NotImplementedError
+
+
+class Partition(WindowMemo):
+    """Rows' values and time spans by cell; :meth:`select` builds a :class:`Window` of
+    Python lists (the reference the fast path matches)."""
 
     def __init__(self, rows: list[MeasurementRow]) -> None:
         """``rows`` all carry a value (see :func:`readiness_samples.matching_rows`)."""
@@ -51,25 +132,12 @@ class Partition:
             cell = _CELL(r)
             values[cell].append(r.value)  # type: ignore[arg-type]
             times[cell].append(r.time)
-        self._set_cells(dict(values), {cell: (min(ts), max(ts)) for cell, ts in times.items()})
-
-    @classmethod
-    def from_cells(cls, values: dict[Cell, list[float]],
-                   spans: dict[Cell, tuple[datetime, datetime]]) -> Partition:
-        """A partition of cells grouped elsewhere (e.g. by the database): each cell's
-        values (any order) and (first, last) time. The same as from the cells' rows."""
-        part = cls.__new__(cls)
-        part._set_cells(values, spans)
-        return part
-
-    def _set_cells(self, values: dict[Cell, list[float]],
-                   spans: dict[Cell, tuple[datetime, datetime]]) -> None:
-        self.values = values
-        self.spans = spans
+        self.values = dict(values)
+        self.spans = {cell: (min(ts), max(ts)) for cell, ts in times.items()}
         self.counts: dict[bool | None, int] = defaultdict(int)
         for (tag, *_rest), own in self.values.items():
             self.counts[tag] += len(own)
-        self._windows: dict[str, Window] = {}
+        self._windows = {}
 
     def count(self, window: str) -> int:
         return sum(self.counts[t] for t in TAGS[window])
@@ -77,13 +145,6 @@ class Partition:
     def untagged(self) -> int:
         """Rows that arrived while the site had no timetable."""
         return self.counts[None]
-
-    def select(self, window: str) -> Window:
-        """The window's samples, grouped (built once per window, then remembered)."""
-        found = self._windows.get(window)
-        if found is None:
-            found = self._windows[window] = self._build(window)
-        return found
 
     def _build(self, window: str) -> Window:
         tags = TAGS[window]
@@ -113,5 +174,8 @@ class Partition:
             if agent not in latest or hi > latest[agent][0]:
                 latest[agent] = (hi, room)
         span = (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
-        return Window(window, values, dict(devices), dict(rooms), dict(periods), span,
-                      {a: room for a, (_t, room) in latest.items()}, by_room)
+        return Window(window, len(values), ListLevel({SITE: values} if values else {}),
+                      ListLevel(dict(devices)), ListLevel(dict(rooms)), ListLevel(dict(periods)),
+                      span, {a: room for a, (_t, room) in latest.items()},
+                      {room: len(found.devices) for room, found in by_room.items()},
+                      lambda: by_room)

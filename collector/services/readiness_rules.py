@@ -18,6 +18,11 @@
 ``share``: the value is the % of samples meeting ``op threshold``; it passes when that is at
 least ``share_min_pct`` (the warn margin is taken of ``share_min_pct``). ``==`` has no
 warn margin. Fewer than ``min_samples`` samples in all → **unknown**, never pass.
+
+The rules read a window's samples through its levels (site, devices, rooms, periods:
+:class:`readiness_partition.Level`): counts and the requirement's statistic per key, as
+Python lists or numpy arrays alike. A site has hundreds of devices and a report judges
+each requirement in three windows, so only the devices shown become objects.
 """
 
 from __future__ import annotations
@@ -25,12 +30,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from collector.services.capacity import RoomTotal, room_totals
 from collector.services.profiles import Requirement
-from collector.services.readiness_partition import Window
-from collector.services.readiness_samples import OPS, requirement_value
+from collector.services.readiness_partition import SITE, Level, Window
+from collector.services.readiness_samples import OPS
 from collector.services.room_tests import RoomCapacity
 
 Status = Literal["pass", "warn", "fail", "unknown"]
@@ -161,16 +166,16 @@ def worst_of(statuses: Iterable[Status]) -> Status:
     return max(statuses, key=SEVERITY.__getitem__, default="unknown")
 
 
-def _group_verdicts(req: Requirement, groups: Mapping[str, list[float]], universe: Iterable[str],
+def _group_verdicts(req: Requirement, level: Level, universe: Iterable[str],
                     threshold: float) -> dict[str, tuple[Status, float | None, int]]:
+    counts, values = level.counts(), level.values(req, threshold)
     out: dict[str, tuple[Status, float | None, int]] = {}
-    for key in sorted(set(universe) | set(groups)):
-        values = groups.get(key, [])
-        value = requirement_value(req, values, threshold) if values else None
-        if value is None or len(values) < req.min_samples:
-            out[key] = ("unknown", value, len(values))
+    for key in sorted(set(universe) | set(counts)):
+        n, value = counts.get(key, 0), values.get(key)
+        if value is None or n < req.min_samples:
+            out[key] = ("unknown", value, n)
         else:
-            out[key] = (judge(req, value, threshold), value, len(values))
+            out[key] = (judge(req, value, threshold), value, n)
     return out
 
 
@@ -181,16 +186,38 @@ def _unknown_note(kind: str, unknown: list[tuple[str, int]], min_samples: int) -
             f"{names}{more}")
 
 
+class _Devices(NamedTuple):
+    """The window's devices judged alone: the worst few, and how many fail."""
+
+    worst: tuple[DeviceValue, ...]
+    total: int
+    failing: int
+    worst_failing: DeviceValue | None
+
+
+def _devices(req: Requirement, win: Window, thr: float) -> _Devices:
+    """Ranks every device by value, but builds a :class:`DeviceValue` only for the
+    ones shown (a site has hundreds of devices; a report judges each many times)."""
+    values, counts = win.devices.values(req, thr), win.devices.counts()
+    ranked = sorted(values, key=lambda a: (-badness(req, values[a], thr), a))
+    failing = [a for a in ranked if judge(req, values[a], thr) == "fail"]
+
+    def device(a: str) -> DeviceValue:
+        return DeviceValue(a, win.device_room[a], values[a], counts[a],
+                           judge(req, values[a], thr) != "fail")
+
+    return _Devices(tuple(map(device, ranked[:WORST])), len(ranked), len(failing),
+                    device(failing[0]) if failing else None)
+
+
 def assess(req: Requirement, win: Window, setting: Setting) -> Assessment:
     """The verdict of ``req`` on the samples of one window (at least one sample)."""
     thr = setting.threshold
-    devices = sorted(
-        (DeviceValue(a, win.device_room[a], v := requirement_value(req, vals, thr), len(vals),
-                     judge(req, v, thr) != "fail") for a, vals in win.devices.items()),
-        key=lambda d: (-badness(req, d.value, thr), d.agent_id))
+    devices = _devices(req, win, thr)
+    counts = win.periods.counts()
     periods = sorted(
-        (PeriodValue(p, v := requirement_value(req, vals, thr), len(vals),
-                     judge(req, v, thr) != "fail") for p, vals in win.periods.items()),
+        (PeriodValue(p, v, counts[p], judge(req, v, thr) != "fail")
+         for p, v in win.periods.values(req, thr).items()),
         key=lambda p: (-badness(req, p.value, thr), p.period))
     if req.per_student:
         totals = room_totals(req, win.by_room, setting.capacities, setting.site)
@@ -201,7 +228,7 @@ def assess(req: Requirement, win: Window, setting: Setting) -> Assessment:
     judged_rooms = [r for r in rooms if r.value is not None and r.status != "unknown"]
     worst_rooms = sorted(judged_rooms, key=lambda r: (-badness(req, r.value or 0.0, thr), r.room))
     base = Assessment("unknown", "", None, tuple(rooms), tuple(worst_rooms[:WORST]),
-                      tuple(devices[:WORST]), tuple(periods[:WORST]))
+                      devices.worst, tuple(periods[:WORST]))
     if req.per_student or req.scope == "room":
         return _by_groups(req, win, base, "room", {r.room: (r.status, r.value, r.samples)
                                                    for r in rooms}, setting)
@@ -212,16 +239,16 @@ def assess(req: Requirement, win: Window, setting: Setting) -> Assessment:
 
 
 def _devices_in(win: Window, room: str) -> int:
-    found = win.by_room.get(room)
-    return 0 if found is None else len(found.devices)
+    return win.room_devices.get(room, 0)
 
 
 def _per_student_rooms(req: Requirement, win: Window, totals: Mapping[str, RoomTotal],
                        setting: Setting) -> list[RoomVerdict]:
     out = []
-    for room in sorted(setting.all_rooms | set(totals) | set(win.rooms)):
+    counts = win.rooms.counts()
+    for room in sorted(setting.all_rooms | set(totals) | set(counts)):
         total = totals.get(room)
-        n = len(win.rooms.get(room, []))
+        n = counts.get(room, 0)
         if total is None:
             out.append(RoomVerdict(room, "unknown", None, n, _devices_in(win, room)))
         else:
@@ -238,34 +265,33 @@ def _evidence(req: Requirement, win: Window, value: float, setting: Setting, jud
     if win.span is not None:
         times += list(win.span)
     statistic = "room total" if req.per_student else req.statistic
-    return Evidence(statistic, value, value_unit(req), len(win.values), len(win.devices),
-                    len(win.rooms), min(times), max(times), setting.threshold, judged,
+    return Evidence(statistic, value, value_unit(req), win.count, len(win.devices.counts()),
+                    len(win.rooms.counts()), min(times), max(times), setting.threshold, judged,
                     failing_devices, failing_rooms)
 
 
-def _site(req: Requirement, win: Window, base: Assessment, devices: Sequence[DeviceValue],
+def _site(req: Requirement, win: Window, base: Assessment, devices: _Devices,
           worst_rooms: Sequence[RoomVerdict], setting: Setting) -> Assessment:
-    thr, n, unit = setting.threshold, len(win.values), value_unit(req)
-    value = requirement_value(req, win.values, thr)
-    failing = [d for d in devices if not d.passes]
+    thr, n, unit = setting.threshold, win.count, value_unit(req)
+    value = win.site.values(req, thr)[SITE]
     failing_rooms = [r for r in worst_rooms if r.status == "fail"]
-    evidence = _evidence(req, win, value, setting, "site", len(failing), len(failing_rooms))
+    evidence = _evidence(req, win, value, setting, "site", devices.failing, len(failing_rooms))
     if req.statistic == "share":
         site = (f"{fmt(value)} % of {n} samples of {describe(req, win.name)} from "
-                f"{len(win.devices)} device(s) are {req.op} {with_unit(thr, req.unit)}; "
+                f"{devices.total} device(s) are {req.op} {with_unit(thr, req.unit)}; "
                 f"{needs(req, thr)}")
     else:
         site = (f"{req.statistic} of {describe(req, win.name)} is {with_unit(value, unit)} over "
-                f"{n} samples from {len(win.devices)} device(s); {needs(req, thr)}")
+                f"{n} samples from {devices.total} device(s); {needs(req, thr)}")
     status = judge(req, value, thr)
     done = replace(base, evidence=evidence)
     if status == "fail":
         return replace(done, status="fail", reason=site)
-    if failing:
-        worst = failing[0]
+    worst = devices.worst_failing
+    if worst is not None:
         return replace(done, status="warn", reason=(
-            f"{site}; but {len(failing)} of {len(devices)} device(s) fail on their own, worst "
-            f"{worst.agent_id} in {worst.room}: {with_unit(worst.value, unit)}"))
+            f"{site}; but {devices.failing} of {devices.total} device(s) fail on their own, "
+            f"worst {worst.agent_id} in {worst.room}: {with_unit(worst.value, unit)}"))
     if status == "warn":
         return replace(done, status="warn", reason=(
             f"{site}; within {fmt(req.warn_within_pct or 0.0)}% of the threshold"))

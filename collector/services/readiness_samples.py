@@ -16,7 +16,11 @@ single-device figure. Room tests count through :mod:`collector.services.capacity
 
 Percentiles interpolate linearly between closest ranks (numpy's default, Excel's
 PERCENTILE.INC): p95 of [1..20] is 19.05. ``share`` is the percentage of samples meeting
-the requirement's comparison.
+the requirement's comparison. The rank and the interpolation (:func:`percentile_ranks`,
+:func:`interpolate`) are shared with the numpy statistics of the fast path
+(:mod:`collector.services.sample_stats`), so both give the very same floats; numpy's own
+``np.percentile`` computes the interpolation differently and differs in the last bit
+for about one list in twelve.
 """
 
 from __future__ import annotations
@@ -62,11 +66,27 @@ def percentile(values: Sequence[float], q: float) -> float:
     return _percentile_sorted(sorted(values), q)
 
 
-def _percentile_sorted(ordered: Sequence[float], q: float) -> float:
-    pos = (len(ordered) - 1) * q / 100
+def percentile_ranks(n: int, q: float) -> tuple[int, int, float]:
+    """The q-th percentile of ``n`` sorted values lies between the values at these two
+    0-based ranks: (low, high, weight of the high one)."""
+    pos = (n - 1) * q / 100
     low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+    return low, min(low + 1, n - 1), pos - low
+
+
+def interpolate(low_value: float, high_value: float, weight: float) -> float:
+    """The percentile from its two order statistics (see :func:`percentile_ranks`)."""
+    return low_value + (high_value - low_value) * weight
+
+
+def _percentile_sorted(ordered: Sequence[float], q: float) -> float:
+    low, high, weight = percentile_ranks(len(ordered), q)
+    return interpolate(ordered[low], ordered[high], weight)
+
+
+def percentile_of(name: str) -> float | None:
+    """q of a ``pNN`` statistic name (None: not a percentile)."""
+    return float(name[1:]) if name.startswith("p") and name[1:].isdigit() else None
 
 
 def statistic(name: str, values: Sequence[float]) -> float:
@@ -79,8 +99,9 @@ def statistic(name: str, values: Sequence[float]) -> float:
         return max(values)
     if name == "mean":
         return math.fsum(values) / len(values)
-    if name.startswith("p") and name[1:].isdigit():
-        return percentile(values, float(name[1:]))
+    q = percentile_of(name)
+    if q is not None:
+        return percentile(values, q)
     raise ValueError(f"unknown statistic {name!r}")
 
 

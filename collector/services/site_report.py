@@ -4,15 +4,24 @@
 /api/v1/sites/{site}/readiness`` share: it picks the profiles (every known profile, one
 named, or a campaign's), limits the rows to a campaign's window when one is named, and
 builds the :class:`SiteReport`.
+
+``fast`` (the default) gathers only the samples (:mod:`collector.services.sample_query`,
+grouped by the database on PostgreSQL, judged with numpy) and takes the rows that
+several products' combined room capacity reads from those samples too; ``fast=False``
+reads every row into Python (:func:`queries.measurement_rows`): the reference the fast
+path matches field for field (``tests/collector/test_sql_evaluation.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from collector.models import Campaign, Room, Site
@@ -21,12 +30,18 @@ from collector.services.capacity import RoomCapacityVerdict, combined_capacity, 
 from collector.services.fleet import Fleet, fleet_dict, fleet_of
 from collector.services.profiles import Profile, profile_registry
 from collector.services.queries import failure_rows, latest_runs, measurement_rows
-from collector.services.readiness import ProfileVerdict, evaluate_many, evaluate_prepared
+from collector.services.readiness import (
+    PreparedSite,
+    ProfileVerdict,
+    evaluate_many,
+    evaluate_prepared,
+)
 from collector.services.readiness_json import capacity_dict, verdict_dict
 from collector.services.remediation import WIFI_CONTEXT_METRICS
 from collector.services.room_tests import RoomCapacity, latest_room_capacity
 from collector.services.rows import FailureRow, LatestRun, MeasurementRow
-from collector.services.sample_query import prepared_site, sample_rows
+from collector.services.sample_cells import CellSamples
+from collector.services.sample_query import prepared_site
 from collector.services.sites import AgentInfo, SiteError, agents_of, get_site
 
 
@@ -96,23 +111,45 @@ def _verdicts_from_rows(session: Session, site: Site, profiles: list[Profile],
     return verdicts, combined
 
 
-def _verdicts_from_samples(session: Session, site: Site, profiles: list[Profile],
-                           now: datetime, campaign: Campaign | None,
-                           failures: list[FailureRow], capacity: tuple[RoomCapacity, ...],
-                           with_needs: list[Profile],
+def _verdicts_from_samples(prepared: PreparedSite, site: Site, profiles: list[Profile],
+                           now: datetime, failures: list[FailureRow],
+                           capacity: tuple[RoomCapacity, ...], with_needs: list[Profile],
                            ) -> tuple[tuple[ProfileVerdict, ...], list[RoomCapacityVerdict]]:
     """Only the samples, grouped by the database where it can (:mod:`sample_query`)."""
-    since, until = (None, None) if campaign is None else (campaign.start_at, campaign.end_at)
-    prepared = prepared_site(session, site, profiles, report_metrics(profiles), since, until)
     verdicts = evaluate_prepared(profiles, prepared, failures, now, capacities=capacity,
                                  site=site.name)
     combined: list[RoomCapacityVerdict] = []
     if len(with_needs) > 1:
         needed = {m for p in with_needs for m in per_student_needs(p)}
-        rows = sample_rows(session, site, needed, since, until)
+        rows = cast(CellSamples, prepared.samples).rows(needed)
         combined = combined_capacity(with_needs, capacity,
                                      cast("list[MeasurementRow]", rows), site=site.name)
     return verdicts, combined
+
+
+@contextmanager
+def _samples_meanwhile(session: Session, site: Site, profiles: list[Profile],
+                       campaign: Campaign | None) -> Iterator[Callable[[], PreparedSite]]:
+    """Gathers the samples (:func:`prepared_site`) while the caller reads the rest; yields
+    the function that waits for them. On PostgreSQL in a thread on a connection of its
+    own (the database works on both at once: the samples are most of a report's
+    database time); elsewhere (SQLite) when asked, on ``session``."""
+    since, until = (None, None) if campaign is None else (campaign.start_at, campaign.end_at)
+    metrics = report_metrics(profiles)
+    engine = session.get_bind()
+    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
+        yield lambda: prepared_site(session, site, profiles, metrics, since, until)
+        return
+    site_id = site.id
+
+    def gather() -> PreparedSite:
+        with Session(engine) as own:
+            return prepared_site(own, own.get_one(Site, site_id), profiles, metrics, since,
+                                 until)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="readiness-samples") as pool:
+        pending = pool.submit(gather)
+        yield pending.result
 
 
 def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
@@ -120,22 +157,28 @@ def build_site_report(session: Session, site: Site, profiles: Iterable[Profile],
                       fast: bool = True) -> SiteReport:
     """``fast``: fetch only the samples (:mod:`sample_query`); else every row."""
     profiles = list(profiles)
-    if campaign is None:
-        capacity = room_capacities(session, site, now)
-    else:
-        capacity = room_capacities(session, site, min(now, campaign.end_at), campaign.start_at)
-    failures = _in_window(failure_rows(session, site), campaign)
     with_needs = [p for p in profiles if per_student_needs(p)]
-    judge = _verdicts_from_samples if fast else _verdicts_from_rows
-    verdicts, combined_rooms = judge(session, site, profiles, now, campaign, failures, capacity,
-                                     with_needs)
-    combined = tuple(combined_rooms)
+    with _samples_meanwhile(session, site, profiles, campaign) if fast \
+            else nullcontext(None) as samples:
+        if campaign is None:
+            capacity = room_capacities(session, site, now)
+        else:
+            capacity = room_capacities(session, site, min(now, campaign.end_at),
+                                       campaign.start_at)
+        failures = _in_window(failure_rows(session, site), campaign)
+        agents, latest = tuple(agents_of(session, site)), tuple(latest_runs(session, site))
+        fleet = fleet_of(session, site, now)
+        if samples is None:
+            verdicts, combined_rooms = _verdicts_from_rows(
+                session, site, profiles, now, campaign, failures, capacity, with_needs)
+        else:
+            verdicts, combined_rooms = _verdicts_from_samples(
+                samples(), site, profiles, now, failures, capacity, with_needs)
     info = None if campaign is None else CampaignInfo(
         campaign.name, campaign.start_at, campaign.end_at, campaign_profiles(campaign),
         campaign.note)
-    return SiteReport(site.name, now, verdicts, tuple(agents_of(session, site)),
-                      tuple(latest_runs(session, site)), fleet_of(session, site, now),
-                      capacity, info, combined)
+    return SiteReport(site.name, now, verdicts, agents, latest, fleet, capacity, info,
+                      tuple(combined_rooms))
 
 
 def choose_profiles(registry: Mapping[str, Profile], profile_id: str | None,

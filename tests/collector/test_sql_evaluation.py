@@ -2,18 +2,19 @@
 verdicts of the rows-in-Python path, on SQLite and PostgreSQL.
 
 The site is the benchmark's generator (rooms, agents, a term, a timetable, room tests,
-failed runs) plus rows that stress the edges: full-precision floats (PostgreSQL hands
-them back as text), a value-less row, a device that moved rooms, one target written three
-ways (URL, upper case, trailing dot), a room whose only rows are a room test, and a device
-with only Wi-Fi rows. Verdicts are compared with ``==`` on the frozen dataclasses: every
-status, reason, value, count, time and room.
+failed runs) plus rows that stress the edges: full-precision floats, a value-less row, a
+device that moved rooms, one target written three ways (URL, upper case, trailing dot),
+a room whose only rows are a room test, a device with only Wi-Fi rows, and enough
+goodput in two rooms for the combined capacity of several products. Verdicts are
+compared with ``==`` on the frozen dataclasses: every status, reason, value, count, time
+and room.
 """
 
 from __future__ import annotations
 
 import random
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from benchmarks.evaluation_site import TERM_START, Shape, create_site, load
 from collector.models import Agent, Measurement, ProbeRun, Report, Room, Site
+from collector.services import sample_query
 from collector.services.profiles import profile_registry
 from collector.services.queries import measurement_rows
 from collector.services.readiness import evaluate_many, evaluate_prepared
@@ -74,6 +76,10 @@ def _edge_rows(session: Session) -> None:
             period=("P2", None, None)[i % 3])
         add(agents[i % 7], rooms[i % 3].id or 0, "jitter_ms", rng.random() * 40,
             stat="value", day=21)
+    for i in range(40):  # enough goodput in two rooms for several products' capacity
+        add(agents[i % 5], rooms[i % 2].id or 0, ("download_mbps", "upload_mbps")[i // 20],
+            rng.uniform(5, 400), target="https://speedtest.school.example/speed/",
+            stat="value", unit="Mbps", day=22 + i % 3)
     add(agents[1], rooms[0].id, "tcp_connect_ms", None)  # no value: never a sample
     moved = agents[2]  # its newest rows are in another room
     for _ in range(6):
@@ -113,7 +119,6 @@ def _orm_rows(session: Session, site: Site) -> list[MeasurementRow]:
 def _check_same_verdicts(engine: Engine) -> None:
     with Session(engine) as session:
         site = session.exec(select(Site).where(Site.name == SITE)).one()
-        registry = profile_registry(session)
         assert measurement_rows(session, site) == _orm_rows(session, site)
         statuses: set[str] = set()
         for profile_id in (None, TEAMS):
@@ -121,23 +126,31 @@ def _check_same_verdicts(engine: Engine) -> None:
             fast = readiness_report(session, SITE, profile_id, None, NOW)
             assert fast == slow
             assert report_dict(fast) == report_dict(slow)
+            assert bool(fast.combined) is (profile_id is None)  # several products' capacity
             statuses |= {r.status for v in slow.verdicts for r in v.requirements}
             statuses |= {w.status for v in slow.verdicts for r in v.requirements
                          for w in r.windows.values()}
         assert statuses == {"pass", "warn", "fail", "unknown"}  # every rule path is compared
         remedies = [r.remediation or "" for v in fast.verdicts for r in v.requirements]
         assert any("channel use with" in text for text in remedies)  # Wi-Fi load quoted
-        profiles = list(registry.values())
+    for aggregate in (False, True) if engine.dialect.name == "postgresql" else (False,):
+        _check_prepared(engine, aggregate)
+
+
+def _check_prepared(engine: Engine, aggregate: bool) -> None:
+    """``prepared_site`` in a window: the verdicts of the rows of that window."""
+    with Session(engine) as session:
+        site = session.exec(select(Site).where(Site.name == SITE)).one()
+        profiles = list(profile_registry(session).values())
         metrics = report_metrics(profiles)
         since, until = TERM_START + timedelta(days=3), TERM_START + timedelta(days=25)
         rows = measurement_rows(session, site, metrics, since, until)
         expected = evaluate_many(profiles, rows, [], NOW, site=SITE)
-        for aggregate in (False, True) if engine.dialect.name == "postgresql" else (False,):
-            prepared = prepared_site(session, site, profiles, metrics, since, until,
-                                     aggregate=aggregate)
-            assert evaluate_prepared(profiles, prepared, [], NOW, site=SITE) == expected
-            assert "R99 room test only" in prepared.rooms
-            assert "wifi-only-agent" in prepared.devices
+        prepared = prepared_site(session, site, profiles, metrics, since, until,
+                                 aggregate=aggregate)
+        assert evaluate_prepared(profiles, prepared, [], NOW, site=SITE) == expected
+        assert "R99 room test only" in prepared.rooms
+        assert "wifi-only-agent" in prepared.devices
 
 
 @pytest.fixture
@@ -158,6 +171,34 @@ def test_postgresql_grouped_cells_give_the_same_verdicts(pg_url: str) -> None:  
     try:
         _make_site(engine)
         _check_same_verdicts(engine)
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_device_hash_fallbacks_give_the_same_verdicts(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Devices travel as 64-bit hashes of their ids: a hash that is not one of the site's
+    devices is looked up among every device; two devices hashing alike (never seen:
+    about 1 in 10^13) or a hash no device has make the rows stream into cells instead."""
+    engine = create_engine(pg_url)
+    try:
+        _make_site(engine)
+        real = sample_query._agent_hashes
+
+        def site_unknown(session: Session, site: Site, unknown: Sequence[int] = ()
+                         ) -> dict[int, str]:
+            return real(session, site, unknown) if unknown else {}
+
+        monkeypatch.setattr(sample_query, "_agent_hashes", site_unknown)
+        _check_prepared(engine, aggregate=True)
+
+        def alike(*_args: object) -> dict[int, str]:
+            raise sample_query._Unmapped("agents 'a' and 'b' share a hash")
+
+        monkeypatch.setattr(sample_query, "_agent_hashes", alike)
+        _check_prepared(engine, aggregate=True)
+        monkeypatch.setattr(sample_query, "_agent_hashes", lambda *_args: {})  # no agent
+        _check_prepared(engine, aggregate=True)
     finally:
         engine.dispose()
 
