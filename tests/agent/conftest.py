@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent import standin
+from tests.agent.supervisor_fakes import FAKE_WORKER
 
 
 @pytest.fixture
@@ -54,3 +55,13 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         srv.shutdown()
         srv.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A worker script that records its arguments (:func:`supervisor_fakes.calls`) and
+    prints a summary shaped by FAKE_* environment variables."""
+    script = tmp_path / "fake_worker.py"
+    script.write_text(FAKE_WORKER)
+    monkeypatch.setenv("FAKE_WORKER_LOG", str(tmp_path / "calls.jsonl"))
+    return script

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -22,107 +21,29 @@ from typing import Any
 
 import pytest
 
-from agent import passive, watchdog
-from agent.config import load_config, save_config
-from agent.control import PollResult, parse_control
+from agent import watchdog
+from agent.config import load_config
+from agent.control import PollResult
 from agent.guardrails import ByteBudget, GuardInputs
 from agent.schedule import cadence_of
 from agent.service import JOB_LEAD_S, Supervisor
 from agent.spool import Spool
 from agent.state import load_state, state_path, write_flag_burst
 from agent.uploader import Backoff
-from agent.wire import Measurement, ProbeResult
 from agent.worker import salt_from_state
 from tests.agent.standin import SITE_SALT, StandInServer, write_config
-
-ROOT = Path(__file__).resolve().parents[2]
-MONDAY_0900 = datetime(2026, 10, 5, 9, 0, tzinfo=UTC).timestamp()
-QUIET = {"passive_interval_s": 1e6, "interval_s": 1e6, "path_interval_s": 1e6,
-         "bandwidth_interval_s": 1e6, "inventory_interval_s": 1e6}
-"""Nothing due for days: a test turns on only what it needs."""
-
-FAKE_WORKER = """
-import json, os, sys, time
-with open(os.environ["FAKE_WORKER_LOG"], "a") as log:
-    log.write(json.dumps(sys.argv[1:]) + "\\n")
-mode = os.environ.get("FAKE_WORKER_MODE", "ok")
-if mode == "hog":
-    hog = b"x" * (200 * 1024 * 1024)
-    time.sleep(60)
-print(json.dumps({"report_id": "r1", "results": [],
-                  "bandwidth_bytes": int(os.environ.get("FAKE_BYTES", "0")),
-                  "upload": {"ok": os.environ.get("FAKE_UPLOAD_OK", "1") == "1",
-                             "error": "collector unreachable",
-                             "retry_after_s": float(os.environ.get("FAKE_RETRY_AFTER", "0"))
-                                              or None}}))
-"""
-
-
-class FakeTime:
-    def __init__(self, start: float = MONDAY_0900) -> None:
-        self.now = start
-        self.waits: list[float] = []
-        self.on_wait: list[Any] = []
-
-    def mono(self) -> float:
-        return self.now - MONDAY_0900
-
-    def wall(self) -> float:
-        return self.now
-
-    def wait(self, seconds: float) -> bool:
-        self.waits.append(seconds)
-        self.now += seconds
-        if self.on_wait:
-            self.on_wait.pop(0)()
-        return False
-
-
-@pytest.fixture
-def fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    script = tmp_path / "fake_worker.py"
-    script.write_text(FAKE_WORKER)
-    calls = tmp_path / "calls.jsonl"
-    monkeypatch.setenv("FAKE_WORKER_LOG", str(calls))
-    return script
-
-
-def calls(tmp_path: Path) -> list[list[str]]:
-    path = tmp_path / "calls.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def option(argv: list[str], name: str) -> str | None:
-    return argv[argv.index(name) + 1] if name in argv else None
-
-
-def no_poll(cfg: Any, offset: float | None) -> PollResult:
-    return PollResult(error="collector unreachable: test")
-
-
-def sense_with(battery: bool | None = None, battery_pct: float | None = None):  # type: ignore[no-untyped-def]
-    def sense(exam: bool, used: int, budget: int, note: str) -> GuardInputs:
-        return GuardInputs(on_battery=battery, battery_pct=battery_pct, cpu_busy_pct=None,
-                           exam=exam, bytes_today=used, byte_budget=budget, exam_note=note)
-    return sense
-
-
-def supervisor(config: Path, script: Path, t: FakeTime, **kw: Any) -> Supervisor:
-    args: dict[str, Any] = {"poll": no_poll, "sense": sense_with(), "max_runs": 1,
-                            "cpu_seconds": lambda: 0.0, **kw}
-    return Supervisor(config, wait=t.wait, mono=t.mono, wall=t.wall, rng=random.Random(7),
-                      worker_cmd=[sys.executable, str(script)], **args)
-
-
-def control_with(jobs: list[dict[str, Any]], timetable: dict[str, Any] | None = None,
-                 offset: float = 0.0, at: float = MONDAY_0900) -> PollResult:
-    raw = {"server_time": datetime.fromtimestamp(at + offset, UTC).isoformat(),
-           "site": "S", "room": "R", "site_salt": SITE_SALT, "timetable": timetable,
-           "jobs": jobs, "poll_interval_s": 30}
-    return PollResult(control=parse_control(raw), raw=raw, offset_s=offset,
-                      uncertainty_s=0.001)
+from tests.agent.supervisor_fakes import (
+    MONDAY_0900,
+    QUIET,
+    ROOT,
+    FakeTime,
+    calls,
+    control_with,
+    option,
+    quick_passive,
+    sense_with,
+    supervisor,
+)
 
 
 def test_a_paused_heavy_task_becomes_a_skip_with_the_reason(tmp_path: Path, fake_worker: Path):
@@ -189,112 +110,6 @@ def test_the_state_keeps_the_least_uncertain_recent_clock_offset(tmp_path: Path,
         t.now += 30.0
     saved = load_state(state_path(tmp_path / "spool"))
     assert (saved.clock_offset_s, saved.clock_uncertainty_s) == (0.12, 0.02)
-
-
-def quick_passive(cfg: Any, spool: Spool, salt: str, offset: float | None) -> Any:
-    """A passive sample without the load probe's real 1 s wait: one load result."""
-    now = datetime.now(UTC)
-    return spool.add(cfg.agent_id, "test", [ProbeResult(
-        probe="load", status="ok", started_at=now, finished_at=now, measurements=[
-            Measurement(metric="cpu_busy_pct", value=7.0, unit="%", method="test")])],
-        trigger="scheduled", clock_offset_s=offset)
-
-
-def spooled(tmp_path: Path) -> list[dict[str, Any]]:
-    """The reports waiting in the agent's spool, oldest first, as JSON."""
-    spool = Spool(tmp_path / "spool")
-    return [spool.load(item) for item in spool.pending()]
-
-
-def test_passive_samples_are_taken_here_and_uploaded_together(tmp_path: Path,
-                                                               fake_worker: Path):
-    config = write_config(tmp_path, "http://127.0.0.1:9",
-                          **{**QUIET, "passive_interval_s": 60.0, "interval_s": 1000.0,
-                             "upload_interval_s": 300.0, "jitter": 0.0})
-    t = FakeTime()
-    sup = supervisor(config, fake_worker, t, max_runs=16, sample_passive=quick_passive)
-    sup.run()
-    runs = [(option(argv, "--probes"), "--upload" in argv) for argv in calls(tmp_path)]
-    assert ("load,wifi", False) not in runs and ("load,wifi", True) not in runs  # no worker
-    passive = [r for r in spooled(tmp_path) if r["results"][0]["probe"] == "load"]
-    assert len(passive) >= 8, runs
-    uploads_only = [up for probes, up in runs if probes == ""]
-    assert uploads_only and all(uploads_only), runs  # an upload-only worker: --probes ""
-    assert len(uploads_only) < len(passive) // 2  # then about one upload per 5 minutes
-    assert all(up for probes, up in runs if probes == "latency")  # other runs: at once
-
-
-def test_no_upload_only_worker_when_a_worker_that_uploads_is_due_soon(tmp_path: Path,
-                                                                      fake_worker: Path):
-    config = write_config(tmp_path, "http://127.0.0.1:9",
-                          **{**QUIET, "passive_interval_s": 60.0, "interval_s": 300.0,
-                             "upload_interval_s": 300.0, "jitter": 0.0})
-    t = FakeTime()
-    sup = supervisor(config, fake_worker, t, max_runs=30, sample_passive=quick_passive)
-    sup.run()
-    probes = [option(argv, "--probes") for argv in calls(tmp_path)]
-    latency = probes.count("latency")
-    assert latency >= 2, probes
-    # every 5 minutes the latency worker uploads; the passive samples in between never
-    # start a worker of their own once the first upload has happened
-    assert probes.count("") <= 1, probes
-
-
-def test_with_a_monitor_interface_the_passive_task_runs_in_a_worker(tmp_path: Path,
-                                                                    fake_worker: Path):
-    config = write_config(tmp_path, "http://127.0.0.1:9",
-                          **{**QUIET, "passive_interval_s": 60.0,
-                             "monitor_interface": "mon0"})
-    t = FakeTime()
-    sup = supervisor(config, fake_worker, t, sample_passive=quick_passive)
-    assert sup.run() == 1
-    [argv] = calls(tmp_path)
-    assert option(argv, "--probes") == "load,wifi"  # scapy stays out of the supervisor
-    assert spooled(tmp_path) == []
-
-
-def test_the_real_passive_sample_is_spooled_with_the_site_salt(tmp_path: Path,
-                                                              fake_worker: Path):
-    config = write_config(tmp_path, "http://127.0.0.1:9",
-                          **{**QUIET, "passive_interval_s": 60.0, "site_salt": ""})
-    t = FakeTime()
-    seen: list[str] = []
-
-    def real(cfg: Any, spool: Spool, salt: str, offset: float | None) -> Any:
-        seen.append(salt)
-        return passive.sample(cfg, spool, salt, offset)
-
-    sup = supervisor(config, fake_worker, t, sample_passive=real,
-                     poll=lambda cfg, off: control_with([]))
-    assert sup.run() == 2  # the sample, then the upload-only worker
-    [report] = spooled(tmp_path)
-    assert seen == [SITE_SALT] and report["trigger"] == "scheduled"
-    by_probe = {r["probe"]: r for r in report["results"]}
-    assert by_probe["load"]["status"] == "ok"
-    busy = {m["metric"]: m["value"] for m in by_probe["load"]["measurements"]}["cpu_busy_pct"]
-    assert busy is not None and 0.0 <= busy <= 100.0
-    wifi = by_probe["wifi"]  # this machine has no Wi-Fi adapter: skipped, with the reason
-    assert wifi["status"] == "ok" or (wifi["status"] in ("skipped", "failed")
-                                      and wifi["reason"])
-
-
-def test_a_config_change_takes_effect_without_a_restart(tmp_path: Path, fake_worker: Path):
-    config = write_config(tmp_path, "http://127.0.0.1:9", **QUIET)
-    t = FakeTime()
-
-    def edit() -> None:
-        cfg = load_config(config, environ={})
-        cfg.passive_interval_s = 2.0
-        save_config(config, cfg)
-        os.utime(config, ns=(time.time_ns(), time.time_ns() + 10**9))
-
-    t.on_wait.append(edit)
-    sup = supervisor(config, fake_worker, t, sample_passive=quick_passive, max_runs=2)
-    assert sup.run() == 2  # the sample, then a worker that only uploads it
-    assert [r["results"][0]["probe"] for r in spooled(tmp_path)] == ["load"]
-    assert [option(argv, "--probes") for argv in calls(tmp_path)] == [""]
-    assert t.now - MONDAY_0900 < 62.0  # one 60 s sleep, then the new cadence, not 1e6 s
-    assert sup.cfg.passive_interval_s == 2.0
 
 
 def test_a_bad_config_edit_keeps_the_previous_settings(tmp_path: Path, fake_worker: Path):

@@ -93,7 +93,10 @@ def test_retry_after_is_passed_on_to_the_caller(tmp_path: Path, status: int):
 def test_retry_after_on_a_500_or_absent_is_not_invented(tmp_path: Path):
     spool, _ = spool_with(tmp_path, 1)
     for answer in (httpx.Response(500, headers={"Retry-After": "42"}), httpx.Response(429)):
-        assert Uploader(client(lambda r, a=answer: a), spool, "c").drain().retry_after_s is None
+        def reply(request: httpx.Request, answer: httpx.Response = answer) -> httpx.Response:
+            return answer
+
+        assert Uploader(client(reply), spool, "c").drain().retry_after_s is None
 
 
 def test_retry_after_values():
