@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,17 @@ def test_table_has_a_line_per_result_and_the_goal(capsys: pytest.CaptureFixture[
         assert "sqlite" in line and "old path skipped above 100 rows" in line
         assert float(line.split()[4 if "built-in" in line else 3]) > 0  # load s
     assert lines[-1].startswith("goal: < 2 s at 10,000,000 rows on postgresql: NOT RUN")
+
+
+def test_a_kept_sqlite_database_is_reused_by_the_next_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--rows", "300", "--backend", "sqlite", "--sqlite-dir", str(tmp_path), "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)["results"]
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert any(name.endswith(".db") for name in kept), kept
+    assert main(args) == 0
+    second = json.loads(capsys.readouterr().out)["results"]
+    assert all(isinstance(r["load_s"], float) and r["load_s"] > 0 for r in first)
+    assert all(r["load_s"] is None for r in second), second  # loaded before: reused
+    assert [r["same"] for r in second] == [True] * len(second)

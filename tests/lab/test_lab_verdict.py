@@ -72,8 +72,14 @@ def test_teams_rtt_verdict_passes_then_fails_with_the_true_delay(
     save_config(config, cfg)
 
     def cycles(n: int) -> None:
+        """n latency runs, each as the service runs it: a worker that measures and uploads
+        (the RTT requirement reads nothing else, so the other probes are left out)."""
         for _ in range(n):
-            _classprobe(lab, "agent", "once", "--config", str(config))
+            out = lab.run("cls", [sys.executable, "-m", "agent.worker", "--config", str(config),
+                                  "--probes", "latency", "--upload"], cwd=REPO_ROOT,
+                          timeout=120)
+            assert out.returncode == 0, out.stderr
+            assert json.loads(out.stdout.splitlines()[-1])["upload"]["ok"] is True, out.stdout
 
     def rtt() -> dict[str, object]:
         report = json.loads(lab.run(
