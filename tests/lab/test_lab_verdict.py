@@ -57,7 +57,7 @@ def test_teams_rtt_verdict_passes_then_fails_with_the_true_delay(
     timetable = tmp_path / "timetable.toml"
     timetable.write_text('timezone = "UTC"\nweekdays = ["mon", "tue", "wed", "thu", "fri", '
                          '"sat", "sun"]\n[[periods]]\nname = "Lesson"\nstart = "00:00"\n'
-                         'end = "23:59"\n')
+                         'end = "23:59:59"\n')
     lab.run("net", [sys.executable, "-m", "classprobe.cli", "collector", "timetable", "set",
                     "--site", "lab-school", str(timetable), "--db", db],
             cwd=REPO_ROOT, check=True)
