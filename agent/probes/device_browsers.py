@@ -91,10 +91,17 @@ def packaged_browsers(runner: Runner, which: Callable[[str], str | None]
     return found, []
 
 
+PACKAGE_METHOD = "dpkg-query"
+LAUNCHER_METHOD = "--version"
+
+
 def linux_browsers(runner: Runner, which: Callable[[str], str | None]
-                   ) -> tuple[dict[str, str], list[str]]:
-    """({browser: version}, notes): packages first, else ``--version`` of launchers on PATH."""
+                   ) -> tuple[dict[str, str], list[str], dict[str, str]]:
+    """({browser: version}, notes, {browser: how its version was read}): packages first
+    (:data:`PACKAGE_METHOD`), else ``--version`` of launchers on PATH
+    (:data:`LAUNCHER_METHOD`)."""
     found, notes = packaged_browsers(runner, which)
+    methods = dict.fromkeys(found, PACKAGE_METHOD)
     for name, binary in LINUX_BINARIES:
         if name in found or which(binary) is None:
             continue
@@ -105,10 +112,10 @@ def linux_browsers(runner: Runner, which: Callable[[str], str | None]
             continue
         version = version_in(out.stdout)
         if version:
-            found[name] = version
+            found[name], methods[name] = version, LAUNCHER_METHOD
         else:
             notes.append(f"{binary} --version printed no version ({out.first_line()})")
-    return found, notes
+    return found, notes, methods
 
 
 _UNINSTALL = r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"

@@ -89,20 +89,19 @@ def screen_result(host: Host) -> ProbeResult:
 
 def browsers_result(host: Host) -> ProbeResult:
     r = ResultBuilder("browsers")
-    if host.family == "linux":
-        found, notes = linux_browsers(host.runner, host.which)
-        method = "--version"
+    if host.family == "linux":  # per browser: the package database or the launcher
+        found, notes, methods = linux_browsers(host.runner, host.which)
     elif host.family == "windows":
         found, notes = windows_browsers(host.runner)
-        method = "registry DisplayVersion/CurrentVersion"
+        methods = dict.fromkeys(found, "registry DisplayVersion/CurrentVersion")
     elif host.family == "macos":
         found, notes = macos_browsers(host.apps_root)
-        method = "Info.plist CFBundleShortVersionString"
+        methods = dict.fromkeys(found, "Info.plist CFBundleShortVersionString")
     else:
         return r.skipped(f"no browser reader for {host.platform}")
     for name in BROWSERS:
         if name in found:
-            r.add(text(f"browser_{name}", method, found[name]))
+            r.add(text(f"browser_{name}", methods[name], found[name]))
     for note in notes:
         r.note(note)
     if not found:

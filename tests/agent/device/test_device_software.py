@@ -39,8 +39,10 @@ def test_linux_browsers_from_version_output():
         ("firefox-esr", "--version"): Reply("Mozilla Firefox 128.5.0esr\n"),
         ("google-chrome", "--version"): Reply("", "Trace/breakpoint trap\n", 133),
     })
-    found, notes = linux_browsers(runner, lambda b: f"/usr/bin/{b}" if b in on_path else None)
+    found, notes, methods = linux_browsers(
+        runner, lambda b: f"/usr/bin/{b}" if b in on_path else None)
     assert found == {"chromium": "156.0.8078.108", "firefox": "128.5.0"}
+    assert methods == {"chromium": "--version", "firefox": "--version"}
     assert notes == ["google-chrome --version printed no version (Trace/breakpoint trap)"]
 
 
@@ -52,8 +54,10 @@ def test_linux_browsers_from_the_package_database_start_no_browser():
                                      1),
         ("firefox-esr", "--version"): Reply("Mozilla Firefox 128.5.0esr\n"),
     })
-    found, notes = linux_browsers(runner, lambda b: f"/usr/bin/{b}" if b in on_path else None)
+    found, notes, methods = linux_browsers(
+        runner, lambda b: f"/usr/bin/{b}" if b in on_path else None)
     assert found == {"chromium": "156.0.8078.108", "firefox": "128.5.0"} and notes == []
+    assert methods == {"chromium": "dpkg-query", "firefox": "--version"}  # what was read
     # chromium came from dpkg (it was never started); firefox-esr is not a package here
     assert [c[0] for c in runner.calls] == ["dpkg-query", "firefox-esr"]
     assert "chromium" in runner.calls[0] and "google-chrome-stable" in runner.calls[0]
