@@ -38,9 +38,7 @@ class ClockFilter:
 
     def best(self) -> ClockSample | None:
         """The sample with the smallest uncertainty (the newest of equals), None if none."""
-        if not self.samples:
-            return None
-        return min(reversed(self.samples), key=lambda s: s.uncertainty_s)
+        return min(reversed(self.samples), key=lambda s: s.uncertainty_s, default=None)
 
     def add(self, sample: ClockSample) -> ClockSample:
         """Take a new poll's sample; returns the sample to use now."""
@@ -50,6 +48,4 @@ class ClockFilter:
                 sample.uncertainty_s + chosen.uncertainty_s + STEP_SLACK_S):
             self.samples = []  # a clock step: the old samples measured another clock
         self.samples = [*self.samples, sample][-WINDOW:]
-        best = self.best()
-        assert best is not None
-        return best
+        return self.best() or sample  # never None: the sample was just added

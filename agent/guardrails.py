@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -88,10 +89,7 @@ def sustained_busy_pct(fresh: float | None, recent: list[float]) -> float | None
     high in both; a spike is high in one only."""
     if fresh is None or not recent:
         return fresh
-    ordered = sorted(recent)
-    mid = len(ordered) // 2
-    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-    return min(fresh, median)
+    return min(fresh, statistics.median(recent))
 
 
 def _psutil_busy(sample_s: float) -> float:

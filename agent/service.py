@@ -83,7 +83,6 @@ log = logging.getLogger(__name__)
 WORKER_CMD: tuple[str, ...] = (sys.executable, "-m", "agent.worker")
 DEFAULT_POLL_S = 60.0
 MAX_SLEEP_S = 600.0
-PASSIVE_PROBES = frozenset(TASK_PROBES["passive"])
 PASSIVE_CLEARANCE_S = 30.0
 """Near a room test the passive sample still runs, unless the test starts within this."""
 OTHER_TASKS = tuple(t for t in TASKS if t not in passive.TASKS)
@@ -263,12 +262,16 @@ class Supervisor:
             return False
         # an upload-only run (no probes) was started because an upload is due
         passive_only = run.trigger == "scheduled" and bool(run.probes) \
-            and set(run.probes) <= PASSIVE_PROBES
-        if passive_only and self.last_upload is not None \
-                and now - self.last_upload < self.cfg.upload_interval_s:
+            and set(run.probes) <= set(passive.PROBES)
+        if passive_only and self._uploaded_lately(now):
             return False  # batched: the next upload takes these reports along
         self.last_upload = now
         return True
+
+    def _uploaded_lately(self, now: float) -> bool:
+        """An upload happened less than ``upload_interval_s`` ago."""
+        return self.last_upload is not None \
+            and now - self.last_upload < self.cfg.upload_interval_s
 
     def execute(self, run: Run) -> Watched:
         upload = self._upload_now(run)
@@ -340,14 +343,14 @@ class Supervisor:
         """Upload now unless one happened within ``upload_interval_s``, uploads are backing
         off, or a worker (which uploads) is due within half that interval anyway. The last
         run before ``max_runs`` (``agent run --cycles N``) always uploads: no run follows."""
-        interval = self.cfg.upload_interval_s
         if now < self.upload_after:
             return False
         if self.max_runs is not None and self.runs >= self.max_runs:
             return True
-        if self.last_upload is not None and now - self.last_upload < interval:
+        if self._uploaded_lately(now):
             return False
-        return self.planner.next_due(now, self.slot(), besides=("passive",)) > interval / 2
+        return self.planner.next_due(now, self.slot(), besides=passive.TASKS) \
+            > self.cfg.upload_interval_s / 2
 
     def relay_flags(self) -> None:
         """Send each flag a teacher left in the inbox (:func:`agent.flag_inbox.relay`)."""

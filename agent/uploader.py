@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 REPORTS_PATH = "/api/v1/reports"
 MAX_RETRY_AFTER_S = 6 * 3600.0
+_DELAY_SECONDS = re.compile(r"[0-9]+")
 
 
 def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
@@ -48,7 +50,7 @@ def retry_after_s(value: str | None, now: datetime | None = None) -> float | Non
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    if _DELAY_SECONDS.fullmatch(text):  # ASCII digits only: str.isdigit() takes "²" too
         seconds = float(text)
     else:
         try:

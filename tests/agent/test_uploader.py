@@ -107,6 +107,7 @@ def test_retry_after_values():
     assert retry_after_s("Fri, 27 Nov 2026 08:00:00 GMT", now) == 0.0  # already past
     assert retry_after_s("9999999", now) == MAX_RETRY_AFTER_S  # capped: hours, not months
     assert retry_after_s("-5", now) is None and retry_after_s("soon", now) is None
+    assert retry_after_s("²", now) is None and retry_after_s("1.5", now) is None  # not RFC
     assert retry_after_s(None, now) is None and retry_after_s("", now) is None
 
 
