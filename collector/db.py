@@ -15,6 +15,9 @@ from sqlmodel import Session, create_engine
 from collector import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 SQLITE_BUSY_TIMEOUT_S = 15
+POOL_SIZE = 10
+"""Connections a process keeps open to a server database (as many more may open in a
+burst); 4 workers stay within PostgreSQL's default 100 connections."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -29,7 +32,11 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # Pool as large as a process's usual concurrency (ingest_concurrency writers plus
+        # pages and control polls): a connection opened past the pool is closed after its
+        # request, and a new PostgreSQL backend costs a fork and a cold catalogue cache.
+        return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE,
+                             max_overflow=POOL_SIZE)
     kwargs: dict[str, Any] = {
         "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
     }

@@ -98,7 +98,9 @@ class ProbeRun(SQLModel, table=True):
     __table_args__ = (Index("ix_proberun_status_finished", "status", "finished_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    report_pk: int = Field(foreign_key="report.id", index=True)
+    report_pk: int = Field(index=True)
+    """``report.id``; no foreign key (revision 0004): ingest, the only writer, takes it from
+    the report row it has just written, and nothing is deleted."""
     probe: str
     target: str | None = None
     status: str = Field(max_length=10)
@@ -111,8 +113,7 @@ class Measurement(SQLModel, table=True):
     """One value; agent, site, room, time, probe and target are copied for fast queries."""
 
     __table_args__ = (
-        Index("ix_measurement_site_metric_time", "site_id", "metric", "time"),
-        Index("ix_measurement_site_time", "site_id", "time"),
+        Index("ix_measurement_room_time", "room_id", "time"),
         Index("ix_measurement_site_metric_stat_target", "site_id", "metric", "stat", "target",
               "time", postgresql_include=["unit", "in_lesson", "agent_id", "room_id", "period",
                                           "value", "report_pk"]),
@@ -126,16 +127,20 @@ class Measurement(SQLModel, table=True):
     and agent, site and room from the authenticated agent, and nothing is ever deleted.
     On PostgreSQL the five per-row key checks (each a locking look-up in the parent) were
     more than half the database's CPU per upload: 34 -> 14 ms for a batch of 564
-    measurements (``benchmarks/load.py``, docs/deploy-collector.md)."""
+    measurements (``benchmarks/load.py``, docs/deploy-collector.md).
+
+    Every index costs every upload, so there are five (revision 0004): the primary key,
+    ``report_pk``, ``agent_id``, ``(room_id, time)`` and the covering one above. A probe
+    run's values are read by ``report_pk`` *and* ``probe_run_id`` (the first finds them)."""
 
     id: int | None = Field(default=None, primary_key=True)
     report_pk: int = Field(index=True)
     """``report.id`` of the report it came in."""
-    probe_run_id: int = Field(index=True)
+    probe_run_id: int
     """``proberun.id`` of the probe run that measured it."""
     agent_id: str = Field(index=True)
     site_id: int
-    room_id: int = Field(index=True)
+    room_id: int
     time: datetime = Field(sa_type=UTCDateTime)  # when the probe run started
     probe: str
     target: str | None = None

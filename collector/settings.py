@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         default=120, gt=0, description="requests per minute each agent may make to "
         "POST /api/v1/reports, and as many to GET /api/v1/agent/control (a token bucket per "
         "agent and endpoint, per collector process; over it: 429 with Retry-After)")
+    ingest_concurrency: int = Field(
+        default=4, gt=0, description="report batches each collector process writes at "
+        "once; more wait their turn (on 2 cores, more writers only add contention)")
     metrics_token: SecretStr | None = Field(
         default=None, description="when set, GET /metrics needs 'Authorization: Bearer "
         "<token>'; unset or empty = open (the collector binds 127.0.0.1 by default)")

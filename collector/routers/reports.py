@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 
 from agent.wire import IngestResponse, ReportBatch
 from collector.deps import AgentDep, SettingsDep
@@ -43,4 +43,15 @@ async def ingest_reports(request: Request, who: AgentDep,
     check_agent_rate(request, who.agent_id, "POST /api/v1/reports")
     body = await read_limited(request, settings.max_body_bytes, "report batch")
     batch = _parse(body, who)
-    return await run_in_threadpool(store_batch, request.app.state.engine, who, batch, utcnow())
+    return await to_thread.run_sync(store_batch, request.app.state.engine, who, batch, utcnow(),
+                                    limiter=_writers(request, settings.ingest_concurrency))
+
+
+def _writers(request: Request, concurrency: int) -> CapacityLimiter:
+    """The process's ingest writers (made in the event loop, on first use): a batch
+    waits here for a writer rather than holding a thread and a database connection."""
+    state = request.app.state
+    limiter: CapacityLimiter | None = getattr(state, "ingest_writers", None)
+    if limiter is None:
+        limiter = state.ingest_writers = CapacityLimiter(concurrency)
+    return limiter

@@ -50,8 +50,10 @@ def latest_device_runs(session: Session, agent_id: str) -> list[DeviceRun]:
     for run in runs:
         newest.setdefault((run.probe, run.target), run)
     ids = [run.id for run in newest.values()]
+    reports = {run.report_pk for run in newest.values()}  # the indexed way to the values
     values: dict[int, list[RunValue]] = {}
-    for m in session.exec(select(Measurement).where(col(Measurement.probe_run_id).in_(ids))
+    for m in session.exec(select(Measurement).where(col(Measurement.report_pk).in_(reports),
+                                                    col(Measurement.probe_run_id).in_(ids))
                           .order_by(col(Measurement.id))).all():
         values.setdefault(m.probe_run_id, []).append(RunValue(
             m.metric, m.stat, m.value if m.text is None else m.text, m.unit, m.method,

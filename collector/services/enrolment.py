@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -59,10 +60,15 @@ def enrol(session: Session, request: EnrolRequest, now: datetime) -> EnrolRespon
 
 
 def authenticate(session: Session, credential: str) -> AgentIdentity:
-    agent = session.exec(
-        select(Agent).where(Agent.credential_hash == secret_hash(credential))).first()
-    if agent is None:
+    """The agent holding ``credential``. Every upload and control poll asks, so this reads
+    four columns through SQLAlchemy Core, not an ORM object (a third of the time)."""
+    agent = Agent.__table__.c  # type: ignore[attr-defined]
+    row = session.connection().execute(
+        sa_select(agent.id, agent.site_id, agent.room_id, agent.revoked)
+        .where(agent.credential_hash == secret_hash(credential))).first()
+    if row is None:
         raise AuthError("agent credential not recognised: enrol the agent again")
-    if agent.revoked:
-        raise AuthError(f"agent {agent.id} has been revoked: enrol it again with a site token")
-    return AgentIdentity(agent.id, agent.site_id, agent.room_id)
+    agent_id, site_id, room_id, revoked = row
+    if revoked:
+        raise AuthError(f"agent {agent_id} has been revoked: enrol it again with a site token")
+    return AgentIdentity(agent_id, site_id, room_id)

@@ -225,6 +225,7 @@ def bandwidth_runs(session: Session, job: Job, reports: list[Report]) -> list[Ba
                         .order_by(col(ProbeRun.id))).all()
     values: dict[int, dict[tuple[str, str], float]] = {}
     for m in session.exec(select(Measurement).where(
+            col(Measurement.report_pk).in_(list(by_pk)),  # indexed; probe_run_id is not
             col(Measurement.probe_run_id).in_([r.id for r in runs]),
             col(Measurement.metric).in_(BANDWIDTH_METRICS))).all():
         if m.value is not None:
