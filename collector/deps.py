@@ -48,7 +48,10 @@ def authenticated_agent(request: Request,
                         authorization: Annotated[str | None, Header()] = None) -> AgentIdentity:
     """The agent behind ``Authorization: Bearer <credential>``, or a 401."""
     credential = bearer(authorization, "credential")
-    with Session(request.app.state.engine) as session:
+    # One read, outside any transaction (autocommit): no BEGIN and ROLLBACK round trips on
+    # the server database for each of the fleet's uploads and polls (SQLite: no effect).
+    with Session(request.app.state.engine.execution_options(
+            isolation_level="AUTOCOMMIT")) as session:
         try:
             return authenticate(session, credential)
         except AuthError as exc:

@@ -22,24 +22,22 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from agent.timetable import Timetable, TimetableError, locate
 from agent.wire import IngestResponse, Report, ReportBatch
-from collector.models import Agent, Job
-from collector.models import Report as ReportRow
 from collector.services.enrolment import AgentIdentity
-from collector.services.ingest_write import ReportRows, RunRows, writer_for
+from collector.services.ingest_write import BatchQuery, ReportRows, RunRows, writer_for
 from collector.services.metrics import count_ingest
-from collector.services.timetables import load_timetable
+from collector.services.timetables import parsed_timetable
 
 ATTEMPTS = 3
 log = logging.getLogger("classprobe.collector.ingest")
@@ -62,30 +60,15 @@ class BatchContext:
         return slot.period, slot.in_lesson
 
 
-def existing_report_ids(session: Session, ids: Iterable[str]) -> set[str]:
-    wanted = list(ids)
-    if not wanted:
-        return set()
-    column = ReportRow.__table__.c.report_id  # type: ignore[attr-defined]
-    found = session.connection().execute(select(column).where(column.in_(wanted)))
-    return set(found.scalars().all())
-
-
-def _site_timetable(session: Session, site_id: int) -> Timetable | None:
+def _site_timetable(document: str | None, site_id: int) -> Timetable | None:
+    if document is None:
+        return None
     try:
-        return load_timetable(session, site_id)
+        return parsed_timetable(document, site_id)
     except TimetableError as exc:  # stored when valid; never refuse data because of it
         log.error("site %d: stored timetable no longer parses (%s); measurements are "
                   "stored untagged", site_id, exc)
         return None
-
-
-def batch_context(session: Session, who: AgentIdentity, batch: ReportBatch) -> BatchContext:
-    wanted = {r.job_id for r in batch.reports if r.job_id is not None}
-    ids = session.connection().execute(select(col(Job.id)).where(
-        col(Job.id).in_(wanted), col(Job.room_id) == who.room_id,
-        col(Job.site_id) == who.site_id)).scalars().all() if wanted else []
-    return BatchContext(_site_timetable(session, who.site_id), frozenset(ids))
 
 
 def _job_id(report: Report, who: AgentIdentity, ctx: BatchContext) -> str | None:
@@ -122,8 +105,7 @@ def _rows(who: AgentIdentity, reports: list[Report], now: datetime, ctx: BatchCo
     return out
 
 
-def _update_agent(session: Session, who: AgentIdentity, batch: ReportBatch,
-                  now: datetime) -> None:
+def _agent_values(batch: ReportBatch, now: datetime) -> dict[str, Any]:
     """The agent was seen now; its version and clock offset as its newest report says."""
     values: dict[str, Any] = {"last_seen": now}
     newest = batch.reports[-1].agent_version
@@ -132,18 +114,21 @@ def _update_agent(session: Session, who: AgentIdentity, batch: ReportBatch,
     offsets = [r for r in batch.reports if r.clock_offset_s is not None]
     if offsets:
         values["clock_offset_s"] = max(offsets, key=lambda r: r.created_at).clock_offset_s
-    table = Agent.__table__  # type: ignore[attr-defined]
-    session.connection().execute(update(table).where(table.c.id == who.agent_id)
-                                 .values(values))
+    return values
 
 
 def _store_once(session: Session, who: AgentIdentity, batch: ReportBatch,
                 now: datetime) -> IngestResponse:
     ids = [str(r.report_id) for r in batch.reports]
-    seen = existing_report_ids(session, ids)
+    conn = session.connection()
+    writer = writer_for(conn)
+    reads = writer.read(conn, BatchQuery(
+        who.agent_id, who.site_id, who.room_id, ids,
+        sorted({r.job_id for r in batch.reports if r.job_id is not None}),
+        _agent_values(batch, now), sum(len(r.results) for r in batch.reports)))
+    seen = set(reads.known)
     accepted: list[str] = []
     duplicates: list[str] = []
-    ctx = batch_context(session, who, batch)
     new: list[Report] = []
     for report, rid in zip(batch.reports, ids, strict=True):
         if rid in seen:
@@ -153,10 +138,8 @@ def _store_once(session: Session, who: AgentIdentity, batch: ReportBatch,
         new.append(report)
         accepted.append(rid)
     if new:
-        conn = session.connection()
-        writer = writer_for(conn)
+        ctx = BatchContext(_site_timetable(reads.timetable, who.site_id), reads.room_jobs)
         writer.write(conn, _rows(who, new, now, ctx, writer.stamp))
-    _update_agent(session, who, batch, now)
     session.commit()
     return IngestResponse(accepted=accepted, duplicates=duplicates)
 

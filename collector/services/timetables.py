@@ -63,6 +63,11 @@ def _parsed(text: str, where: str) -> TimetableSpec:
     return parse_timetable(json.loads(text), where)
 
 
+def parsed_timetable(document: str, site_id: int) -> TimetableSpec:
+    """A stored timetable document of site ``site_id``, parsed (cached by its text)."""
+    return _parsed(document, f"site {site_id} timetable")
+
+
 def load_timetable(session: Session, site_id: int) -> TimetableSpec | None:
     """The site's timetable, parsed (it was valid when stored), or None when it has none."""
     row = timetable_row(session, site_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -86,21 +87,33 @@ def test_partly_known_batch_stores_only_the_new_report(client: TestClient, enrol
     assert count(engine, Report) == 2
 
 
+def blind_reads(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    """The first ``times`` reads of ingest see none of the stored report ids; the list
+    returned counts the reads."""
+    real = ingest.writer_for
+    calls: list[int] = []
+
+    def writer_for(conn: Any) -> Any:
+        writer = real(conn)
+        read = writer.read
+
+        def blind(conn: Any, query: Any) -> Any:
+            calls.append(1)
+            reads = read(conn, query)
+            return replace(reads, known=frozenset()) if len(calls) <= times else reads
+        writer.read = blind
+        return writer
+    monkeypatch.setattr(ingest, "writer_for", writer_for)
+    return calls
+
+
 @pytest.mark.both_backends
 def test_concurrent_upload_of_same_report_ends_as_duplicate(
         client: TestClient, enrolled: Enrolled, engine: Engine,
         monkeypatch: pytest.MonkeyPatch) -> None:
     report = make_report(enrolled.agent_id)
     client.post("/api/v1/reports", headers=enrolled.headers, content=batch_body(report))
-    real = ingest.existing_report_ids
-    calls: list[int] = []
-
-    def blind_first_time(session: Session, ids: Any) -> set[str]:
-        # The first look misses the stored id, as a concurrent upload would.
-        calls.append(1)
-        return set() if len(calls) == 1 else real(session, ids)
-
-    monkeypatch.setattr(ingest, "existing_report_ids", blind_first_time)
+    calls = blind_reads(monkeypatch, times=1)  # misses the stored id, as a race would
     fresh = make_report(enrolled.agent_id)
     resp = client.post("/api/v1/reports", headers=enrolled.headers,
                        content=batch_body(fresh, report))
@@ -120,7 +133,7 @@ def test_store_batch_gives_up_after_repeated_conflicts(enrolled: Enrolled, engin
         assert agent is not None
         who = AgentIdentity(agent.id, agent.site_id, agent.room_id)
     ingest.store_batch(engine, who, ReportBatch([report]), T0)
-    monkeypatch.setattr(ingest, "existing_report_ids", lambda session, ids: set())
+    blind_reads(monkeypatch, times=ingest.ATTEMPTS)
     with pytest.raises(IntegrityError):
         ingest.store_batch(engine, who, ReportBatch([report]), T0)
     assert count(engine, Report) == 1

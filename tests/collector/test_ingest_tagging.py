@@ -134,13 +134,13 @@ def test_a_batch_reads_the_timetable_once(client: TestClient, enrolled: Enrolled
 
     set_school(engine)
     calls: list[int] = []
-    real = ingest.load_timetable
+    real = ingest.parsed_timetable
 
-    def counting(session: Session, site_id: int) -> object:
+    def counting(document: str, site_id: int) -> object:
         calls.append(site_id)
-        return real(session, site_id)
+        return real(document, site_id)
 
-    monkeypatch.setattr(ingest, "load_timetable", counting)
+    monkeypatch.setattr(ingest, "parsed_timetable", counting)
     upload(client, enrolled, *[report(enrolled, [t for t, _, _ in CASES]) for _ in range(3)])
     assert len(calls) == 1
     with Session(engine) as session:

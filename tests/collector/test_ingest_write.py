@@ -21,13 +21,17 @@ from collector.models import Report as ReportRow
 from collector.services.enrolment import AgentIdentity
 from collector.services.ingest import BatchContext, _rows, store_batch
 from collector.services.ingest_write import (
+    BatchQuery,
+    BatchReads,
     CopyWriter,
     CoreWriter,
     SqliteWriter,
     _time_binder,
+    read_separately,
     sqlite_text,
     writer_for,
 )
+from collector.services.timetables import set_timetable
 from collector.wire_validation import INTEGER_MAX
 from tests.collector.conftest import T0, Enrolled, batch_dict, count, make_report
 
@@ -55,6 +59,12 @@ def identity(engine: Engine, enrolled: Enrolled) -> AgentIdentity:
         agent = session.get(Agent, enrolled.agent_id)
         assert agent is not None
         return AgentIdentity(agent.id, agent.site_id, agent.room_id)
+
+
+def query(who: AgentIdentity, report_ids: list[str], job_ids: list[str] | None = None,
+          **agent_values: Any) -> BatchQuery:
+    return BatchQuery(who.agent_id, who.site_id, who.room_id, report_ids, job_ids or [],
+                      {"last_seen": T0, **agent_values}, runs=3)
 
 
 def results() -> list[ProbeResult]:
@@ -99,6 +109,7 @@ def test_fast_writer_stores_the_same_rows_as_sqlalchemy_core(
         conn = session.connection()
         writer = writer_for(conn)
         assert isinstance(writer, SqliteWriter if db_backend == "sqlite" else CopyWriter)
+        writer.read(conn, query(who, [str(fast.report_id)]))  # draws the ids it writes with
         assert writer.write(conn, _rows(who, [fast], now, NO_TIMETABLE, writer.stamp)) == 3
         portable = CoreWriter()
         assert portable.write(conn, _rows(who, [core], now, NO_TIMETABLE, portable.stamp)) == 3
@@ -111,6 +122,49 @@ def test_fast_writer_stores_the_same_rows_as_sqlalchemy_core(
 
 
 @pytest.mark.both_backends
+def test_each_writer_reads_what_the_separate_statements_read(
+        client: TestClient, enrolled: Enrolled, engine: Engine, site_token: str) -> None:
+    """The one-statement read of PostgreSQL (and SQLite's separate ones) against the
+    reference: the duplicates, only the jobs of the agent's own room, the timetable, and
+    the agent's update (version and clock offset only when given)."""
+    from collector.models import Job, Site
+    from tests.collector.conftest import enrol
+    who = identity(engine, enrolled)
+    stored_report = make_report(enrolled.agent_id, results())
+    store_batch(engine, who, ReportBatch([stored_report]), T0)
+    other = identity(engine, enrol(client, site_token, "Another room"))
+    with Session(engine) as session:
+        site = session.get(Site, who.site_id)
+        assert site is not None
+        set_timetable(session, site, {"timezone": "Europe/London", "periods": [
+            {"name": "P1", "start": "09:00", "end": "10:00"}]}, T0)
+        for job_id, room in (("job-mine", who.room_id), ("job-theirs", other.room_id)):
+            session.add(Job(id=job_id, site_id=who.site_id, room_id=room, kind="burst",
+                            start_at=T0))
+        session.commit()
+    ids = [str(stored_report.report_id), str(uuid.uuid4())]
+    jobs = ["job-mine", "job-theirs", "job-unknown"]
+    got: list[tuple[BatchReads, tuple[Any, ...]]] = []
+    for read in ("writer", "reference"):
+        for values in ({"agent_version": "9.9", "clock_offset_s": -0.25}, {}):
+            with Session(engine) as session:
+                conn = session.connection()
+                reader = writer_for(conn).read if read == "writer" else read_separately
+                reads = reader(conn, query(who, ids, jobs, **values))
+                agent = session.get(Agent, who.agent_id)
+                assert agent is not None
+                got.append((reads, (agent.agent_version, agent.clock_offset_s)))
+                session.rollback()
+    assert got[0] == got[2] and got[1] == got[3]
+    reads, agent_state = got[0]
+    assert reads.known == {str(stored_report.report_id)}
+    assert reads.room_jobs == {"job-mine"}
+    assert reads.timetable is not None and '"P1"' in reads.timetable
+    assert agent_state == ("9.9", -0.25)
+    assert got[1][1] != ("9.9", -0.25)  # not given: left as they were
+
+
+@pytest.mark.both_backends
 def test_a_stored_report_id_is_sqlalchemys_integrity_error(enrolled: Enrolled,
                                                            engine: Engine) -> None:
     who = identity(engine, enrolled)
@@ -119,6 +173,7 @@ def test_a_stored_report_id_is_sqlalchemys_integrity_error(enrolled: Enrolled,
         with Session(engine) as session:
             conn = session.connection()
             writer = writer_for(conn)
+            writer.read(conn, query(who, [str(report.report_id)]))
             rows = _rows(who, [report], T0, NO_TIMETABLE, writer.stamp)
             if attempt == 1:
                 writer.write(conn, rows)
