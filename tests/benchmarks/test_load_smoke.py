@@ -107,3 +107,19 @@ def test_keep_alive_client_reads_one_response_or_says_why_not(
     else:
         with pytest.raises(ProtocolError, match=re.escape(expected)):
             asyncio.run(post())
+
+
+def test_tree_cpu_counts_a_child_that_comes_and_goes() -> None:
+    """A database backend opened and closed during the run (a child that burns CPU and
+    exits) is counted; reading the tree only at the start and the end missed it."""
+    from benchmarks.load import TreeCpu
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\ntime.sleep(0.5)\n"
+        f"subprocess.run([sys.executable, '-c', {burn!r}])\ntime.sleep(0.5)")])
+    meter = TreeCpu(parent.pid)
+    parent.wait(timeout=30)
+    used = meter.used_s()
+    assert 0.45 <= used <= 1.5, used  # the child's 0.6 s (+ interpreter start-ups)
+    assert TreeCpu(None).used_s() == 0.0
