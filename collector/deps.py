@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlmodel import Session
 
+from collector.db import retry_if_connection_lost
 from collector.errors import Problem
 from collector.models import AdminKey
 from collector.services.admin import AdminAuthError, authenticate_admin
@@ -48,14 +49,17 @@ def authenticated_agent(request: Request,
                         authorization: Annotated[str | None, Header()] = None) -> AgentIdentity:
     """The agent behind ``Authorization: Bearer <credential>``, or a 401."""
     credential = bearer(authorization, "credential")
-    # One read, outside any transaction (autocommit): no BEGIN and ROLLBACK round trips on
-    # the server database for each of the fleet's uploads and polls (SQLite: no effect).
-    with Session(request.app.state.engine.execution_options(
-            isolation_level="AUTOCOMMIT")) as session:
-        try:
+
+    def read() -> AgentIdentity:
+        # One read, outside any transaction (autocommit): no BEGIN and ROLLBACK round trips
+        # on the server database for each of the fleet's uploads and polls.
+        with Session(request.app.state.engine.execution_options(
+                isolation_level="AUTOCOMMIT")) as session:
             return authenticate(session, credential)
-        except AuthError as exc:
-            raise Problem(401, str(exc), headers=BEARER) from exc
+    try:
+        return retry_if_connection_lost(read)
+    except AuthError as exc:
+        raise Problem(401, str(exc), headers=BEARER) from exc
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -3,7 +3,9 @@
 A report whose id is already stored is a duplicate (a retry from the agent's spool, or a
 replica that raced us) and is skipped. When two uploads of the same report run at once,
 the loser's commit fails on the unique ``report_id``; the whole batch is rolled back and
-tried again, and the raced report then shows up as a duplicate — never as an error.
+tried again, and the raced report then shows up as a duplicate — never as an error. A
+batch whose pooled connection the database had dropped (a restart) is tried again on a
+fresh one.
 
 Each measurement is tagged with the timetable period its probe run started in
 (``period``/``in_lesson``; None/None when the site has no timetable). The site's timetable
@@ -29,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from agent.timetable import Timetable, TimetableError, locate
@@ -169,6 +171,10 @@ def store_batch(engine: Engine, who: AgentIdentity, batch: ReportBatch,
             except IntegrityError:
                 session.rollback()
                 if attempt == ATTEMPTS:
+                    raise
+                continue
+            except DBAPIError as exc:  # a pooled connection the database had dropped
+                if not exc.connection_invalidated or attempt == ATTEMPTS:
                     raise
                 continue
         count_ingest(engine, batch, response)  # committed: the /metrics counters

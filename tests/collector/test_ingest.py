@@ -151,3 +151,29 @@ def test_report_of_another_agent_is_403_and_nothing_stored(client: TestClient, s
     assert resp.json()["problems"] == [
         f"report {theirs.report_id}: agent_id {other.agent_id!r} is not this credential's agent"]
     assert count(engine, Report) == 0
+
+
+@pytest.mark.both_backends
+def test_connections_the_database_dropped_are_replaced_not_answered_503(
+        client: TestClient, enrolled: Enrolled, engine: Engine, db_backend: str) -> None:
+    """The pool does not ping before each use: after the server drops its connections (a
+    restart, a failover) the next upload and control poll still succeed, on new ones."""
+    if db_backend != "postgresql":
+        pytest.skip("only a server database drops the pool's connections")
+    import psycopg
+
+    first = make_report(enrolled.agent_id)
+    assert client.post("/api/v1/reports", headers=enrolled.headers,
+                       content=batch_body(first)).status_code == 200
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        dropped = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+    assert dropped is not None and dropped[0] >= 1  # the pool's connections are gone
+    second = make_report(enrolled.agent_id)
+    resp = client.post("/api/v1/reports", headers=enrolled.headers, content=batch_body(second))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["accepted"] == [str(second.report_id)]
+    assert client.get("/api/v1/agent/control", headers=enrolled.headers).status_code == 200
+    assert count(engine, Report) == 2
