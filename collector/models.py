@@ -77,13 +77,15 @@ class Agent(SQLModel, table=True):
 
 class Report(SQLModel, table=True):
     __table_args__ = (Index("ix_report_room_test", "id", postgresql_where=text("trigger = 'job'"),
-                            sqlite_where=text("trigger = 'job'")),)
+                            sqlite_where=text("trigger = 'job'")),
+                      Index("ix_report_agent_created", "agent_id", "created_at"))
     """The few coordinated room tests' reports (partial index): readiness leaves their
-    rows out (:mod:`collector.services.sample_query`) without scanning every report."""
+    rows out (:mod:`collector.services.sample_query`) without scanning every report. An
+    agent's reports newest first (the site report's latest cycle, revision 0005)."""
 
     id: int | None = Field(default=None, primary_key=True)
     report_id: str = Field(unique=True, index=True, max_length=36)  # agent-made UUID
-    agent_id: str = Field(foreign_key="agent.id", index=True)
+    agent_id: str = Field(foreign_key="agent.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
     received_at: datetime = Field(sa_type=UTCDateTime)
     schema_version: int

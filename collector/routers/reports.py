@@ -43,8 +43,10 @@ async def ingest_reports(request: Request, who: AgentDep,
     check_agent_rate(request, who.agent_id, "POST /api/v1/reports")
     body = await read_limited(request, settings.max_body_bytes, "report batch")
     batch = _parse(body, who)
-    return await to_thread.run_sync(store_batch, request.app.state.engine, who, batch, utcnow(),
-                                    limiter=_writers(request, settings.ingest_concurrency))
+    engine = request.app.state.engine
+    return await to_thread.run_sync(  # stamped when written, not before the wait
+        lambda: store_batch(engine, who, batch, utcnow()),
+        limiter=_writers(request, settings.ingest_concurrency))
 
 
 def _writers(request: Request, concurrency: int) -> CapacityLimiter:

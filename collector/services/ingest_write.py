@@ -143,11 +143,18 @@ def sqlite_text(value: datetime) -> str:
 
 @contextmanager
 def _as_sqlalchemy_error(conn: Connection, statement: str) -> Iterator[None]:
-    base: type[Exception] = conn.dialect.loaded_dbapi.Error
+    """A DBAPI error as SQLAlchemy raises it, including what SQLAlchemy does on a lost
+    connection: the connection is invalidated (the pool then drops every older one) and
+    the error says so (``connection_invalidated``), so ingest tries again on a new one."""
+    base: Any = conn.dialect.loaded_dbapi.Error
     try:
         yield
     except base as exc:
-        raise DBAPIError.instance(statement, None, exc, base, dialect=conn.dialect) from exc
+        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(statement, None, exc, base, dialect=conn.dialect,
+                                  connection_invalidated=lost) from exc
 
 
 def _columns(conn: Connection, names: tuple[str, ...]) -> str:
@@ -260,14 +267,15 @@ class CopyWriter:
             report_ids, run_ids = self.report_ids, self.run_ids
             runs: list[Row] = []
             rows: list[Row] = []
-            for report_pk, report in zip(report_ids, reports, strict=False):
+            report_ids = report_ids[:len(reports)]  # read() drew one per report of the batch
+            for report_pk, report in zip(report_ids, reports, strict=True):
                 for run in report.runs:
                     run_id = run_ids[len(runs)]
                     runs.append((run_id, report_pk, *run.run))
                     head = (report_pk, run_id, *run.shared)
                     rows.extend(head + own for own in run.measurements)
             self._copy(conn, cursor, types, self.report_copy,
-                       [(pk, *r.report) for pk, r in zip(report_ids, reports, strict=False)])
+                       [(pk, *r.report) for pk, r in zip(report_ids, reports, strict=True)])
             self._copy(conn, cursor, types, self.run_copy, runs)
             self._copy(conn, cursor, types, self.measurement_copy, rows)
         return len(rows)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, func, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
 
 from collector.models import Agent, Measurement, ProbeRun, Report, Room, Site
 from collector.services.rows import FailureRow, LatestRun, MeasurementRow
@@ -36,12 +38,26 @@ def measurement_rows(session: Session, site: Site, metrics: Iterable[str] | None
     )
     if metrics is not None:
         query = query.where(m.metric.in_(list(metrics)))
-    if since is not None:
-        query = query.where(m.time >= since)
-    if until is not None:
-        query = query.where(m.time < until)
+    query = query.where(*site_window(site, since, until))
     return [MeasurementRow(*row) for row in
             session.connection().execute(query.execution_options(yield_per=YIELD_PER))]
+
+
+def site_window(site: Site, since: datetime | None,
+                until: datetime | None) -> list[ColumnElement[bool]]:
+    """Measurements of ``site`` in ``[since, until)`` (either optional) as conditions on
+    top of ``site_id``. With a window, they also name the site's rooms, so a campaign's
+    week is a range scan of ``(room_id, time)`` per room rather than a walk through every
+    entry of the site's history in the covering index (whose key has ``time`` last)."""
+    m = Measurement.__table__.c  # type: ignore[attr-defined]
+    out: list[ColumnElement[bool]] = []
+    if since is not None:
+        out.append(m.time >= since)
+    if until is not None:
+        out.append(m.time < until)
+    if out:
+        out.append(m.room_id.in_(sa_select(col(Room.id)).where(col(Room.site_id) == site.id)))
+    return out
 
 
 def failure_rows(session: Session, site: Site, limit: int = MAX_FAILURES) -> list[FailureRow]:
@@ -67,19 +83,18 @@ def latest_runs(session: Session, site: Site) -> list[LatestRun]:
     Headline values are single readings and medians (``stat`` value or p50): what a
     technician reads first; the full set is in the export.
     """
-    newest = (
-        select(Report.agent_id, func.max(Report.created_at).label("created_at"))
-        .join(Agent, col(Agent.id) == Report.agent_id)
-        .where(Agent.site_id == site.id)
-        .group_by(col(Report.agent_id))
-        .subquery()
-    )
+    # Per agent of the site, its newest report: a backward probe of the (agent_id,
+    # created_at) index each. Grouping all the site's reports by agent read every report
+    # (10M measurements, 456k reports: 0.43-0.49 s against 0.04-0.06 s on PostgreSQL).
+    newer = aliased(Report)
+    newest_id = (select(newer.id).where(newer.agent_id == Agent.id)
+                 .order_by(col(newer.created_at).desc(), col(newer.id).desc())
+                 .limit(1).correlate(Agent).scalar_subquery())
     reports = session.exec(
         select(Report, Room.name)
-        .join(newest, (col(Report.agent_id) == newest.c.agent_id)
-              & (col(Report.created_at) == newest.c.created_at))
         .join(Agent, col(Agent.id) == Report.agent_id)
         .join(Room, col(Room.id) == Agent.room_id)
+        .where(Agent.site_id == site.id, col(Report.id) == newest_id)
         .order_by(col(Room.name), col(Report.agent_id))
     ).all()
     pks = [report.id for report, _room in reports]

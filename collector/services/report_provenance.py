@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from agent.timetable import Timetable
 from collector.models import Measurement, Site
+from collector.services.queries import site_window
 from collector.services.site_report import SiteReport, report_metrics
 from collector.services.sites import get_site
 from collector.services.timetables import load_timetable
@@ -82,11 +83,8 @@ def report_provenance(session: Session, site: Site, metrics: Iterable[str],
     m = Measurement.__table__.c  # type: ignore[attr-defined]
     query = (sa_select(m.metric, m.method, func.count(), func.min(m.time), func.max(m.time))
              .where(m.site_id == site.id, m.metric.in_(sorted(set(metrics))))
+             .where(*site_window(site, since, until))
              .group_by(m.metric, m.method).order_by(m.metric, m.method))
-    if since is not None:
-        query = query.where(m.time >= since)
-    if until is not None:
-        query = query.where(m.time < until)
     uses = tuple(MethodUse(metric, method, int(n), first, last)
                  for metric, method, n, first, last in session.connection().execute(query))
     assert site.id is not None

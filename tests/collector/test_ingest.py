@@ -160,20 +160,45 @@ def test_connections_the_database_dropped_are_replaced_not_answered_503(
     restart, a failover) the next upload and control poll still succeed, on new ones."""
     if db_backend != "postgresql":
         pytest.skip("only a server database drops the pool's connections")
-    import psycopg
-
     first = make_report(enrolled.agent_id)
     assert client.post("/api/v1/reports", headers=enrolled.headers,
                        content=batch_body(first)).status_code == 200
-    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        dropped = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
-    assert dropped is not None and dropped[0] >= 1  # the pool's connections are gone
+    drop_connections(engine)
     second = make_report(enrolled.agent_id)
     resp = client.post("/api/v1/reports", headers=enrolled.headers, content=batch_body(second))
     assert resp.status_code == 200, resp.text
     assert resp.json()["accepted"] == [str(second.report_id)]
     assert client.get("/api/v1/agent/control", headers=enrolled.headers).status_code == 200
     assert count(engine, Report) == 2
+
+
+def drop_connections(engine: Engine) -> None:
+    """The database server ends every connection of ``engine``'s pool (a restart would)."""
+    import psycopg
+
+    with engine.connect():  # at least one pooled connection, returned at once
+        pass
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        dropped = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+    assert dropped is not None and dropped[0] >= 1
+
+
+@pytest.mark.both_backends
+def test_a_batch_whose_connection_was_dropped_is_stored_on_a_new_one(
+        enrolled: Enrolled, engine: Engine, db_backend: str) -> None:
+    """Straight to ingest (no credential check to find the dead connection first): the
+    batch's own first statement meets it, and the batch is stored on a new connection."""
+    if db_backend != "postgresql":
+        pytest.skip("only a server database drops the pool's connections")
+    with Session(engine) as session:
+        agent = session.get(Agent, enrolled.agent_id)
+        assert agent is not None
+        who = AgentIdentity(agent.id, agent.site_id, agent.room_id)
+    drop_connections(engine)
+    report = make_report(enrolled.agent_id)
+    response = ingest.store_batch(engine, who, ReportBatch([report]), T0)
+    assert response.accepted == [str(report.report_id)]
+    assert count(engine, Report) == 1

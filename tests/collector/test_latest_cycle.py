@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.collector.conftest import (
@@ -49,3 +50,22 @@ def test_latest_cycle_shows_each_agents_newest_report_only(client: TestClient,
     assert "latest cycle" in page and "connection refused" in page and "21.5" in page
     table = page.split("latest cycle")[1].split("</table>")[0]
     assert "21.5 ms" in table and "80 ms" not in table  # not the older report's value
+
+
+@pytest.mark.both_backends
+def test_two_reports_made_at_the_same_instant_show_once_the_one_stored_last(
+        client: TestClient, enrolled: Enrolled, site_token: str,
+        admin_headers: dict[str, str]) -> None:
+    """An agent's newest report is one report: on a tie in ``created_at`` (a clock that
+    stepped back, two runs in the same microsecond) the one stored last, not both."""
+    silent = enrol(client, site_token, room="Room 9")  # no report: not in the latest cycle
+    first = make_report(enrolled.agent_id, [latency_result(p50=50.0)], created_at=T0)
+    second = make_report(enrolled.agent_id, [latency_result(p50=25.0)], created_at=T0)
+    for report in (first, second):
+        resp = client.post("/api/v1/reports", content=batch_body(report),
+                           headers=enrolled.headers)
+        assert resp.status_code == 200, resp.text
+    latest = client.get(f"/api/v1/sites/{SITE}/readiness", headers=admin_headers).json()["latest"]
+    assert [(r["agent_id"], r["values"][0]["value"]) for r in latest] == [
+        (enrolled.agent_id, 25.0)]
+    assert silent.agent_id not in {r["agent_id"] for r in latest}
