@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -75,6 +75,11 @@ class Agent(SQLModel, table=True):
     """Collector clock minus agent clock, as the agent last measured it."""
 
 
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+"""Ids of the tables that grow with every upload (revision 0006): 64-bit on PostgreSQL;
+SQLite's INTEGER already is, and only an ``INTEGER PRIMARY KEY`` is its rowid."""
+
+
 class Report(SQLModel, table=True):
     __table_args__ = (Index("ix_report_room_test", "id", postgresql_where=text("trigger = 'job'"),
                             sqlite_where=text("trigger = 'job'")),
@@ -83,7 +88,7 @@ class Report(SQLModel, table=True):
     rows out (:mod:`collector.services.sample_query`) without scanning every report. An
     agent's reports newest first (the site report's latest cycle, revision 0005)."""
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
     report_id: str = Field(unique=True, index=True, max_length=36)  # agent-made UUID
     agent_id: str = Field(foreign_key="agent.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
@@ -99,8 +104,8 @@ class Report(SQLModel, table=True):
 class ProbeRun(SQLModel, table=True):
     __table_args__ = (Index("ix_proberun_status_finished", "status", "finished_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    report_pk: int = Field(index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    report_pk: int = Field(index=True, sa_type=BIG_ID)
     """``report.id``; no foreign key (revision 0004): ingest, the only writer, takes it from
     the report row it has just written, and nothing is deleted."""
     probe: str
@@ -135,10 +140,10 @@ class Measurement(SQLModel, table=True):
     ``report_pk``, ``agent_id``, ``(room_id, time)`` and the covering one above. A probe
     run's values are read by ``report_pk`` *and* ``probe_run_id`` (the first finds them)."""
 
-    id: int | None = Field(default=None, primary_key=True)
-    report_pk: int = Field(index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    report_pk: int = Field(index=True, sa_type=BIG_ID)
     """``report.id`` of the report it came in."""
-    probe_run_id: int
+    probe_run_id: int = Field(sa_type=BIG_ID)
     """``proberun.id`` of the probe run that measured it."""
     agent_id: str = Field(index=True)
     site_id: int

@@ -228,3 +228,28 @@ def test_sqlite_writers_of_one_process_queue_on_a_lock_not_on_the_database(
     impatient.dispose()
     assert sum(len(r.accepted) for r in done) == 24
     assert count(engine, ReportRow) == 24
+
+
+@pytest.mark.both_backends
+def test_ids_past_32_bits_are_stored(client: TestClient, enrolled: Enrolled, engine: Engine,
+                                     db_backend: str) -> None:
+    """Reports, probe runs and measurements outgrow 32-bit ids (a trust's fleet would use
+    up ``integer`` within weeks): they are 64-bit, and ingest writes them as such."""
+    if db_backend != "postgresql":
+        pytest.skip("SQLite's INTEGER rowid is 64-bit by nature")
+    start = 3_000_000_000
+    with engine.begin() as conn:
+        for sequence in ("report_id_seq", "proberun_id_seq", "measurement_id_seq"):
+            conn.execute(text(f"ALTER SEQUENCE {sequence} RESTART WITH {start}"))
+    report = make_report(enrolled.agent_id)
+    resp = client.post("/api/v1/reports", headers=enrolled.headers,
+                       content=json.dumps(batch_dict(report)))
+    assert resp.status_code == 200, resp.text
+    with engine.connect() as conn:
+        ids = conn.execute(text(
+            "SELECT r.id, p.id, m.id, m.report_pk, m.probe_run_id FROM report r "
+            "JOIN proberun p ON p.report_pk = r.id JOIN measurement m ON m.probe_run_id = p.id "
+            "WHERE r.report_id = :rid ORDER BY m.id"), {"rid": str(report.report_id)}).all()
+    assert len(ids) >= 1
+    assert all(value >= start for row in ids for value in row)
+    assert ids[0][3] == ids[0][0] and ids[0][4] == ids[0][1]
