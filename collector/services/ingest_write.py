@@ -295,6 +295,8 @@ class CopyWriter:
         table, statement, names = target
         if not rows:
             return
+        # psycopg's binary int4 dumper wraps an out-of-range int instead of refusing it:
+        # wire_validation refuses such integers first (a 422); the ids are int8 (0006).
         with _as_sqlalchemy_error(conn, statement), cursor.copy(statement) as copy:
             copy.set_types([types[table, name] for name in names])
             for row in rows:
