@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from benchmarks.load import GOAL_MEASUREMENTS_S, GOAL_REPORTS_S, ROOT, Cpu, Result
+from benchmarks.load import GOAL_MEASUREMENTS_S, GOAL_REPORTS_S, ROOT, Result
 from benchmarks.load_client import KeepAliveConnection, ProtocolError, Response
+from benchmarks.load_cpu import Cpu
 from benchmarks.load_shape import AGENT_MIX, BatchStamp, uniform
 from collector.wire_validation import parse_batch
 
@@ -112,7 +113,7 @@ def test_keep_alive_client_reads_one_response_or_says_why_not(
 def test_tree_cpu_counts_a_child_that_comes_and_goes() -> None:
     """A database backend opened and closed during the run (a child that burns CPU and
     exits) is counted; reading the tree only at the start and the end missed it."""
-    from benchmarks.load import TreeCpu
+    from benchmarks.load_cpu import TreeCpu
 
     burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5: pass"
     parent = subprocess.Popen([sys.executable, "-c", (
