@@ -24,14 +24,21 @@ from tests.agent.supervisor_fakes import (
 )
 
 
+def run_passive_lesson(tmp_path: Path, fake_worker: Path, latency_interval_s: float,
+                       max_runs: int) -> None:
+    """A supervisor with a passive sample every minute and uploads every 5 minutes, run
+    until ``max_runs`` workers have started."""
+    config = write_config(tmp_path, "http://127.0.0.1:9",
+                          **{**QUIET, "passive_interval_s": 60.0,
+                             "interval_s": latency_interval_s,
+                             "upload_interval_s": 300.0, "jitter": 0.0})
+    supervisor(config, fake_worker, FakeTime(), max_runs=max_runs,
+               sample_passive=quick_passive).run()
+
+
 def test_passive_samples_are_taken_here_and_uploaded_together(tmp_path: Path,
                                                                fake_worker: Path):
-    config = write_config(tmp_path, "http://127.0.0.1:9",
-                          **{**QUIET, "passive_interval_s": 60.0, "interval_s": 1000.0,
-                             "upload_interval_s": 300.0, "jitter": 0.0})
-    t = FakeTime()
-    sup = supervisor(config, fake_worker, t, max_runs=16, sample_passive=quick_passive)
-    sup.run()
+    run_passive_lesson(tmp_path, fake_worker, latency_interval_s=1000.0, max_runs=16)
     runs = [(option(argv, "--probes"), "--upload" in argv) for argv in calls(tmp_path)]
     assert ("load,wifi", False) not in runs and ("load,wifi", True) not in runs  # no worker
     passive = [r for r in spooled(tmp_path) if r["results"][0]["probe"] == "load"]
@@ -44,12 +51,7 @@ def test_passive_samples_are_taken_here_and_uploaded_together(tmp_path: Path,
 
 def test_no_upload_only_worker_when_a_worker_that_uploads_is_due_soon(tmp_path: Path,
                                                                       fake_worker: Path):
-    config = write_config(tmp_path, "http://127.0.0.1:9",
-                          **{**QUIET, "passive_interval_s": 60.0, "interval_s": 300.0,
-                             "upload_interval_s": 300.0, "jitter": 0.0})
-    t = FakeTime()
-    sup = supervisor(config, fake_worker, t, max_runs=30, sample_passive=quick_passive)
-    sup.run()
+    run_passive_lesson(tmp_path, fake_worker, latency_interval_s=300.0, max_runs=30)
     probes = [option(argv, "--probes") for argv in calls(tmp_path)]
     latency = probes.count("latency")
     assert latency >= 2, probes
