@@ -71,7 +71,7 @@ def parsed_timetable(document: str, site_id: int) -> TimetableSpec:
 def load_timetable(session: Session, site_id: int) -> TimetableSpec | None:
     """The site's timetable, parsed (it was valid when stored), or None when it has none."""
     row = timetable_row(session, site_id)
-    return None if row is None else _parsed(row.document, f"site {site_id} timetable")
+    return None if row is None else parsed_timetable(row.document, site_id)
 
 
 def clear_timetable(session: Session, site: Site) -> bool:
