@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from collector.db import init_db, make_engine
 from collector.errors import install_error_handlers
+from collector.gc_tuning import tune_for_serving
 from collector.render import STATIC
 from collector.routers import (
     api_docs,
@@ -74,5 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The app with settings from ``CLASSPROBE_*`` only: for several uvicorn workers,
-    ``uvicorn collector.app:app_from_env --factory --workers N``."""
-    return create_app(Settings())
+    ``uvicorn collector.app:app_from_env --factory --workers N``. Each worker is a
+    serving process: its GC is tuned once the app is built (:mod:`collector.gc_tuning`)."""
+    settings = Settings()
+    app = create_app(settings)
+    tune_for_serving(settings.gc_young_threshold)
+    return app
