@@ -11,10 +11,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import AutoString, Field, SQLModel
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -78,6 +87,16 @@ class Agent(SQLModel, table=True):
 BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 """Ids of the tables that grow with every upload (revision 0006): 64-bit on PostgreSQL;
 SQLite's INTEGER already is, and only an ``INTEGER PRIMARY KEY`` is its rowid."""
+
+
+def bytewise(length: int | None = None) -> TypeEngine[str]:
+    """Machine-made text (catalogue names, targets) compared byte by byte on PostgreSQL
+    (``COLLATE "C"``, revision 0007). A column in the covering readiness index is compared
+    at every level of every insert's descent into it; with the database's own collation
+    each comparison goes through the C library's ``strcoll`` (a multi-level linguistic
+    comparison under a locale such as ``en_US.UTF-8``). On SQLite, and everywhere for
+    ASCII, the order is the same."""
+    return AutoString(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class Report(SQLModel, table=True):
@@ -150,13 +169,13 @@ class Measurement(SQLModel, table=True):
     room_id: int
     time: datetime = Field(sa_type=UTCDateTime)  # when the probe run started
     probe: str
-    target: str | None = None
-    metric: str = Field(max_length=64)
+    target: str | None = Field(default=None, sa_type=bytewise())
+    metric: str = Field(max_length=64, sa_type=bytewise(64))
     value: float | None = None
     text: str | None = None
     unit: str = Field(max_length=16)
     method: str
-    stat: str = Field(max_length=10)
+    stat: str = Field(max_length=10, sa_type=bytewise(10))
     samples: int = 1
     period: str | None = Field(default=None, max_length=40)
     """The timetable period the measurement fell in (None: outside any period, or the

@@ -83,6 +83,33 @@ def test_postgresql_keeps_the_covering_index(pg_url: str) -> None:
                                "(unit, in_lesson, agent_id, room_id, period, value, report_pk)")
 
 
+COLLATIONS = text("SELECT a.attname, c.collname FROM pg_attribute a "
+                  "JOIN pg_collation c ON c.oid = a.attcollation "
+                  "WHERE a.attrelid = 'measurement'::regclass AND a.attname IN "
+                  "('metric', 'stat', 'target', 'period', 'agent_id') ORDER BY a.attname")
+BYTEWISE = [("agent_id", "default"), ("metric", "C"), ("period", "default"), ("stat", "C"),
+            ("target", "C")]
+
+
+def test_postgresql_compares_the_readiness_keys_byte_by_byte(pg_url: str) -> None:
+    """Revision 0007 and the models agree: the covering index's text keys are ``C``,
+    the rest keep the database's collation; downgrading gives the default back."""
+    engine = make_engine(pg_url)
+    try:
+        init_db(engine)
+        with engine.connect() as conn:
+            assert [tuple(r) for r in conn.execute(COLLATIONS)] == BYTEWISE
+        run(engine, "downgrade", "0006")
+        with engine.connect() as conn:
+            assert {c for _, c in conn.execute(COLLATIONS)} == {"default"}
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE measurement"))
+            SQLModel.metadata.tables["measurement"].create(conn)
+            assert [tuple(r) for r in conn.execute(COLLATIONS)] == BYTEWISE
+    finally:
+        engine.dispose()
+
+
 def test_downgrade_to_base_then_upgrade_again(engine: Engine) -> None:
     init_db(engine)
     run(engine, "downgrade", "base")
