@@ -248,3 +248,15 @@ def test_an_empty_window_has_no_samples() -> None:
 def test_fsum_keeps_the_mean_exact() -> None:
     values = [1e16, 1.0, -1e16, 1.0]
     assert grouped([values]).statistic("mean") == [math.fsum(values) / 4] == [0.5]
+
+
+def test_numpy_comparisons_are_the_readiness_comparisons_element_for_element() -> None:
+    """NP_OPS is made from readiness_samples.OPS: the same symbols, the same answers."""
+    from collector.services import readiness_samples, sample_stats
+
+    assert set(sample_stats.NP_OPS) == set(readiness_samples.OPS) == set(OPS)
+    values = [-math.inf, -1.5, -0.0, 0.0, 1e-300, 2.0, 2.0000000000000004, math.inf]
+    for symbol, compare in readiness_samples.OPS.items():
+        for threshold in (-0.0, 0.0, 2.0, math.inf):
+            got = sample_stats.NP_OPS[symbol](np.array(values), threshold).tolist()
+            assert got == [compare(v, threshold) for v in values], (symbol, threshold)
