@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from collector.app import create_app
 from collector.models import utcnow
+from collector.services import fleet
 from collector.services.site_report import readiness_report
 from collector.settings import Settings
 from tests.dashboards.grafana_sql import TimeRange, Variable, expand
@@ -147,6 +148,21 @@ def test_dashboard_has_what_grafana_needs(name: str) -> None:
         assert variable["query"] == variable["definition"]
     for note in board["annotations"]["list"]:
         assert note.get("builtIn") == 1 or note["target"]["datasource"] == DS
+
+
+FLEET_CASE = re.compile(r"last_seen >= now\(\) - interval '(\d+) (minutes|hours)' "
+                        r"THEN '(live|at-risk)'")
+
+
+def test_agent_states_use_the_fleet_thresholds() -> None:
+    """The dashboards restate collector/services/fleet.py's live and at-risk windows in
+    SQL; they must say the same as the API and the pages."""
+    windows = {"live": fleet.LIVE_WITHIN, "at-risk": fleet.AT_RISK_WITHIN}
+    cases = [(q.key, m.groups()) for q in ALL_QUERIES for m in FLEET_CASE.finditer(q.sql)]
+    assert sorted({state for _, (_, _, state) in cases}) == ["at-risk", "live"]
+    assert len(cases) >= 6  # both states in each dashboard's agent-state query
+    for key, (amount, unit, state) in cases:
+        assert timedelta(**{unit: int(amount)}) == windows[state], (key, state)
 
 
 def test_template_variables_are_always_sql_quoted() -> None:
