@@ -1,0 +1,57 @@
+"""The in-process ingest cost benchmark: its statement parser on a recorded server log, and a
+tiny run on a throwaway PostgreSQL that prints a figure for every variant."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.ingest_cost import VARIANTS, main, statement_times
+from tests.pg.server import unavailable_reason
+
+pytestmark = pytest.mark.slow
+
+RECORDED_LOG = """\
+2026-11-28 05:41:02.114 UTC [1267] LOG:  duration: 0.412 ms  execute <unnamed>: WITH seen AS \
+(SELECT report_id FROM report WHERE report_id = ANY($1))
+2026-11-28 05:41:02.121 UTC [1267] LOG:  duration: 9.800 ms  statement: COPY measurement \
+(report_pk, probe_run_id, agent_id) FROM STDIN (FORMAT BINARY)
+2026-11-28 05:41:02.122 UTC [1267] LOG:  duration: 0.050 ms  statement: COMMIT
+2026-11-28 05:41:02.140 UTC [1267] LOG:  duration: 10.200 ms  statement: COPY measurement \
+(report_pk, probe_run_id, agent_id) FROM STDIN (FORMAT BINARY)
+2026-11-28 05:41:02.141 UTC [1267] LOG:  duration: 0.002 ms  statement: BEGIN
+2026-11-28 05:41:02.150 UTC [1267] LOG:  connection authorized: user=postgres
+"""
+
+
+def test_statement_times_are_per_upload_by_kind_largest_first() -> None:
+    assert statement_times(RECORDED_LOG, uploads=2) == {
+        "COPY measurement": 10.0, "WITH seen": 0.206, "COMMIT": 0.025}  # BEGIN: < 0.01
+
+
+def test_variants_drop_one_measurement_index_each() -> None:
+    assert VARIANTS["base"] == ()
+    dropped = [ddl for name, ddl in VARIANTS.items() if name != "base"]
+    assert sorted(d for (d,) in dropped) == [
+        "DROP INDEX ix_measurement_agent_id", "DROP INDEX ix_measurement_report_pk",
+        "DROP INDEX ix_measurement_room_time",
+        "DROP INDEX ix_measurement_site_metric_stat_target"]
+
+
+@pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
+def test_tiny_run_prints_costs_and_statements(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--uploads", "4", "--repeat", "1", "--variants", "without agent_id",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["measurements_per_upload"] == 564
+    variants = {v["variant"]: v for v in out["variants"]}
+    assert list(variants) == ["base", "without agent_id"]
+    assert variants["base"]["server_ratio"] == 1.0
+    for v in variants.values():
+        assert len(v["collector_ms"]) == len(v["server_ms"]) == 1
+        assert v["collector_ms"][0] > 0 and v["server_ms"][0] >= 0
+    statements = out["statements_ms"]
+    assert {"COPY measurement", "COPY proberun", "COPY report"} <= set(statements)
+    assert statements["COPY measurement"] == max(statements.values())
+    assert not any(kind.startswith(("CREATE", "ALTER")) for kind in statements)  # timed only
