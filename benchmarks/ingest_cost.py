@@ -18,8 +18,9 @@ interleaved so a slow spell of the machine hits them all):
   ``base`` measured in the same run;
 - for ``base``, the server's time per statement kind (``log_min_duration_statement``).
 
-The variants drop one secondary index of ``measurement`` each: what every index costs
-each upload. A benchmark reports; it asserts nothing.
+The variants drop one secondary index of ``measurement`` each (what every index costs
+each upload), or turn an equality-only one into a hash index. A benchmark reports; it
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
 from sqlmodel import Session
 
 from agent.wire import EnrolRequest, ReportBatch
+from benchmarks.load_cpu import TreeCpu
 from benchmarks.load_shape import AGENT_MIX, BatchStamp
 from collector.db import init_db, make_engine
 from collector.models import Agent
@@ -57,7 +58,12 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "base": (),
     **{f"without {name.removeprefix('ix_measurement_')}": (f"DROP INDEX {name}",)
        for name in INDEXES},
+    **{f"hash {column}": (f"DROP INDEX ix_measurement_{column}",
+                          f"CREATE INDEX hx_measurement_{column} ON measurement "
+                          f"USING hash ({column})")
+       for column in ("agent_id", "report_pk")},
 }
+"""``base`` as migrated; one index dropped; an equality-only b-tree as a hash index."""
 STATEMENT = re.compile(r"duration: ([\d.]+) ms  (?:statement|execute [^:]*): (\w+(?: \w+)?)")
 
 
@@ -76,14 +82,9 @@ class Cost:
         return statistics.median(self.server_ms)
 
 
-def server_cpu_s(owner: str = "postgres") -> float:
-    """CPU seconds of every process of the database's owner (its server)."""
-    total = 0.0
-    for proc in psutil.process_iter(["username", "cpu_times"]):
-        times = proc.info["cpu_times"]
-        if proc.info["username"] == owner and times is not None:
-            total += times.user + times.system
-    return total
+def postmaster_pid(data: Path) -> int:
+    """The server's process id, from its data directory."""
+    return int((data / "postmaster.pid").read_text().split()[0])
 
 
 def _agents(engine: object) -> list[AgentIdentity]:
@@ -100,9 +101,10 @@ def _agents(engine: object) -> list[AgentIdentity]:
         return out
 
 
-def measure(url: str, ddl: Sequence[str], uploads: int,
+def measure(url: str, ddl: Sequence[str], uploads: int, server_pid: int,
             timed: Callable[[], None] = lambda: None) -> tuple[float, float]:
-    """(collector ms, server ms) of CPU per upload stored into a fresh database at ``url``;
+    """(collector ms, server ms) of CPU per upload stored into a fresh database at ``url``
+    (the server: ``server_pid`` and its children, our throwaway server's only);
     ``timed`` is called when the timed uploads begin (after the set-up and warm-up)."""
     engine = make_engine(url)
     try:
@@ -118,11 +120,11 @@ def measure(url: str, ddl: Sequence[str], uploads: int,
         for who, batch in work[:WARM_UP]:
             store_batch(engine, who, batch, datetime.now(UTC))
         timed()
-        client, server = time.thread_time(), server_cpu_s()
+        client, server = time.thread_time(), TreeCpu(server_pid)
         for who, batch in work[WARM_UP:]:
             store_batch(engine, who, batch, datetime.now(UTC))
         return ((time.thread_time() - client) / uploads * 1e3,
-                (server_cpu_s() - server) / uploads * 1e3)
+                server.used_s() / uploads * 1e3)
     finally:
         engine.dispose()
 
@@ -153,17 +155,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     costs = {v: Cost(v) for v in dict.fromkeys(["base", *args.variants])}
     with throwaway_server("classprobe-ingestcost-") as server:
-        for round_ in range(args.repeat):
+        pid = postmaster_pid(server.data)
+        for _ in range(args.repeat):
             for variant, cost in costs.items():
-                url = server.create_database(f"cost_{round_}_{len(cost.server_ms)}_"
-                                             f"{list(costs).index(variant)}")
-                collector_ms, server_ms = measure(url, VARIANTS[variant], args.uploads)
+                url = server.create_database("cost")  # dropped first: one at a time on disk
+                collector_ms, server_ms = measure(url, VARIANTS[variant], args.uploads, pid)
                 cost.collector_ms.append(collector_ms)
                 cost.server_ms.append(server_ms)
-        log_url = server.create_database("cost_statements")
-        _log_statements(server.port, "cost_statements")
+        log_url = server.create_database("cost")
+        _log_statements(server.port, "cost")
         start = [0]
-        measure(log_url, (), args.uploads,
+        measure(log_url, (), args.uploads, pid,
                 timed=lambda: start.__setitem__(0, _log_size(server.workdir)))
         statements = statement_times(_log_tail(server.workdir, start[0]), args.uploads)
     _print(costs, statements, args)
@@ -190,7 +192,7 @@ def _log_tail(workdir: Path, start: int) -> str:
 
 def _print(costs: dict[str, Cost], statements: dict[str, float],
            args: argparse.Namespace) -> None:
-    base = costs["base"].server
+    base = costs["base"].server or float("nan")  # nan: the server's CPU did not tick
     if args.json:
         print(json.dumps({"uploads": args.uploads, "repeat": args.repeat,
                           "measurements_per_upload": BatchStamp.build(AGENT_MIX, BATCH)
