@@ -94,8 +94,8 @@ def bytewise(length: int | None = None) -> TypeEngine[str]:
     (``COLLATE "C"``, revision 0007). A column in the covering readiness index is compared
     at every level of every insert's descent into it; with the database's own collation
     each comparison goes through the C library's ``strcoll`` (a multi-level linguistic
-    comparison under a locale such as ``en_US.UTF-8``). On SQLite, and everywhere for
-    ASCII, the order is the same."""
+    comparison under a locale such as ``en_US.UTF-8``). Byte order is Python's string
+    order, and SQLite's."""
     return AutoString(length).with_variant(String(length, collation="C"), "postgresql")
 
 
