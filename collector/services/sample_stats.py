@@ -49,10 +49,19 @@ _UFUNC_OF: dict[Callable[[float, float], bool], Any] = {
     operator.lt: np.less, operator.le: np.less_equal, operator.gt: np.greater,
     operator.ge: np.greater_equal, operator.eq: np.equal,
 }
-NP_OPS: dict[str, Callable[[Floats, float], npt.NDArray[np.bool_]]] = {
-    symbol: _UFUNC_OF[compare] for symbol, compare in OPS.items()}
+
+
+def _numpy_ops() -> dict[str, Callable[[Floats, float], npt.NDArray[np.bool_]]]:
+    missing = [symbol for symbol, compare in OPS.items() if compare not in _UFUNC_OF]
+    if missing:
+        raise LookupError(f"no numpy comparison for {', '.join(map(repr, missing))}: "
+                          "add it to sample_stats._UFUNC_OF")
+    return {symbol: _UFUNC_OF[compare] for symbol, compare in OPS.items()}
+
+
+NP_OPS = _numpy_ops()
 """:data:`readiness_samples.OPS`, each comparison as numpy's: made from it, so a
-comparison added there without a numpy counterpart fails here, at import."""
+comparison added there without a numpy counterpart fails here, at import, by name."""
 _RADIX_MAX = np.iinfo(np.int16).max
 
 

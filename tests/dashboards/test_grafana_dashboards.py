@@ -150,19 +150,21 @@ def test_dashboard_has_what_grafana_needs(name: str) -> None:
         assert note.get("builtIn") == 1 or note["target"]["datasource"] == DS
 
 
-FLEET_CASE = re.compile(r"last_seen >= now\(\) - interval '(\d+) (minutes|hours)' "
-                        r"THEN '(live|at-risk)'")
+FLEET_CASE = re.compile(r"WHEN \w+\.last_seen\s*(\S+)\s*now\(\)\s*-\s*interval\s*"
+                        r"'(\d+) (\w+?)s?'\s*THEN '([\w-]+)'")
 
 
 def test_agent_states_use_the_fleet_thresholds() -> None:
     """The dashboards restate collector/services/fleet.py's live and at-risk windows in
-    SQL; they must say the same as the API and the pages."""
+    SQL (an agent seen within the window: ``age <= window``); every query that names the
+    states must say the same as the API and the pages."""
     windows = {"live": fleet.LIVE_WITHIN, "at-risk": fleet.AT_RISK_WITHIN}
-    cases = [(q.key, m.groups()) for q in ALL_QUERIES for m in FLEET_CASE.finditer(q.sql)]
-    assert sorted({state for _, (_, _, state) in cases}) == ["at-risk", "live"]
-    assert len(cases) >= 6  # both states in each dashboard's agent-state query
-    for key, (amount, unit, state) in cases:
-        assert timedelta(**{unit: int(amount)}) == windows[state], (key, state)
+    stating = [q for q in ALL_QUERIES if "'live'" in q.sql]
+    assert len(stating) == 4  # the agent-state queries of the three dashboards
+    for q in stating:
+        cases = {state: (op, timedelta(**{f"{unit}s": int(amount)}))
+                 for op, amount, unit, state in FLEET_CASE.findall(q.sql)}
+        assert cases == {state: (">=", window) for state, window in windows.items()}, q.key
 
 
 def test_template_variables_are_always_sql_quoted() -> None:
