@@ -75,9 +75,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The app with settings from ``CLASSPROBE_*`` only: for several uvicorn workers,
-    ``uvicorn collector.app:app_from_env --factory --workers N``. Each worker is a
-    serving process: its GC is tuned once the app is built (:mod:`collector.gc_tuning`)."""
-    settings = Settings()
+    ``uvicorn collector.app:app_from_env --factory --workers N``."""
+    return serving_app(Settings())
+
+
+def serving_app(settings: Settings) -> FastAPI:
+    """The app for a process that serves it (``collector serve``, each uvicorn worker of
+    :func:`app_from_env`): built, then the process's GC tuned (:mod:`collector.gc_tuning`).
+    :func:`create_app` alone leaves the GC of tests and embedders as it was."""
     app = create_app(settings)
     tune_for_serving(settings.gc_young_threshold)
     return app

@@ -37,12 +37,10 @@ from collector.services.site_report import SiteReport, readiness_report, report_
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from collector.app import create_app
-    from collector.gc_tuning import tune_for_serving
+    from collector.app import serving_app
 
     settings = settings_of(args)
-    app = create_app(settings)
-    tune_for_serving(settings.gc_young_threshold)
+    app = serving_app(settings)
     print(f"classprobe collector on http://{args.host}:{args.port}/ "
           f"(database {settings.resolved_database_url()})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
