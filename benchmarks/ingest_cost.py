@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from agent.wire import EnrolRequest, ReportBatch
@@ -87,8 +88,8 @@ def postmaster_pid(data: Path) -> int:
     return int((data / "postmaster.pid").read_text().split()[0])
 
 
-def _agents(engine: object) -> list[AgentIdentity]:
-    with Session(engine) as session:  # type: ignore[call-overload]
+def _agents(engine: Engine) -> list[AgentIdentity]:
+    with Session(engine) as session:
         token = create_site(session, "Benchmark School")
         session.commit()
         out = []
