@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from benchmarks.ingest_cost import VARIANTS, main, statement_times
+from benchmarks import per_run_layout
+from benchmarks.ingest_cost import VARIANTS, WRITERS, main, statement_times
 from tests.pg.server import unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,9 @@ def test_variants_drop_one_measurement_index_or_hash_an_equality_one() -> None:
     assert VARIANTS["hash agent_id"] == (
         "DROP INDEX ix_measurement_agent_id",
         "CREATE INDEX hx_measurement_agent_id ON measurement USING hash (agent_id)")
-    assert len(VARIANTS) == 1 + 4 + 2
+    assert VARIANTS["per-run arrays"] == per_run_layout.DDL
+    assert set(WRITERS) == {"per-run arrays"}  # the only variant with its own writer
+    assert len(VARIANTS) == 1 + 4 + 2 + 1
 
 
 def test_tiny_run_prints_costs_and_statements(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,11 +51,11 @@ def test_tiny_run_prints_costs_and_statements(capsys: pytest.CaptureFixture[str]
     if reason:
         pytest.skip(reason)
     assert main(["--uploads", "4", "--repeat", "1", "--variants", "without agent_id",
-                 "--json"]) == 0
+                 "per-run arrays", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["measurements_per_upload"] == 564
     variants = {v["variant"]: v for v in out["variants"]}
-    assert list(variants) == ["base", "without agent_id"]
+    assert list(variants) == ["base", "without agent_id", "per-run arrays"]
     assert variants["base"]["server_ratio"] == 1.0
     for v in variants.values():
         assert len(v["collector_ms"]) == len(v["server_ms"]) == 1
