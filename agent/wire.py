@@ -32,6 +32,10 @@ from agent.metrics import STATS, CatalogueError, check_value
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+MAX_MEASUREMENTS_PER_RESULT = 65_535
+"""A probe run's values are one database row on PostgreSQL, numbered within it in 16
+bits (``collector.measurement_runs``); no probe comes near (the most, a latency cycle
+per target, is 17)."""
 
 Status = Literal["ok", "failed", "skipped"]
 Stat = Literal["value", "min", "p50", "p95", "max", "mean"]
@@ -238,6 +242,9 @@ def semantic_errors(report: Report) -> list[str]:
             errors.append(f"{at}: status {result.status!r} needs a reason")
         if result.status != "ok" and result.measurements:
             errors.append(f"{at}: status {result.status!r} must not carry measurements")
+        if len(result.measurements) > MAX_MEASUREMENTS_PER_RESULT:
+            errors.append(f"{at}: {len(result.measurements)} measurements, at most "
+                          f"{MAX_MEASUREMENTS_PER_RESULT} in one probe run")
         for j, m in enumerate(result.measurements):
             if m.stat not in STATS:
                 errors.append(f"{at} measurements[{j}]: unknown stat {m.stat!r}")

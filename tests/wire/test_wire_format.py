@@ -121,6 +121,15 @@ def test_a_clean_report_has_no_semantic_errors() -> None:
     assert semantic_errors(_report()) == []
 
 
+def test_a_probe_run_holds_at_most_65535_measurements() -> None:
+    """On PostgreSQL a run's values are one row, numbered within it in 16 bits."""
+    one = Measurement("dns_ms", "ms", "getaddrinfo", value=1.0)
+    assert semantic_errors(_report(_result(measurements=[one] * 65_535))) == []
+    errors = semantic_errors(_report(_result(measurements=[one] * 65_536)))
+    assert errors == ["report 00000000-0000-0000-0000-000000000007 results[0] (latency): "
+                      "65536 measurements, at most 65535 in one probe run"], errors
+
+
 def test_nan_and_infinity_are_rejected_by_the_collector_parser() -> None:
     report = _report(
         _result(
