@@ -32,11 +32,15 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Engine, text
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
+from collector.db import init_db
+from collector.measurement_runs import REBUILD_KEYS, VALUE_ARRAYS, measurement_run, shape_of
+from collector.measurement_runs import RUN_COLUMNS as RUN_VALUE_SHARED
 from collector.models import Agent, Measurement, Room, Site
 
 TERM_START = datetime(2025, 9, 1, tzinfo=UTC)  # a Monday
@@ -140,12 +144,15 @@ class SiteMaker:
                 "0.6.0", 0, trigger, _agent_id(rng) if trigger == "job" else None, 0.01))
             load = self.room_quality[room_id] * device * (1.4 if in_lesson else 1.0)
             values = self._values(kind, load)
-            run_pk += 1
             failed = kind == "latency" and rng.random() < 0.01
-            batch.runs.append((run_pk, report_pk, kind, None, "failed" if failed else "ok",
-                               "connect timeout after 5 s" if failed else None, time,
-                               time + timedelta(seconds=2)))
+            run_target: object = ()  # one probe run per target, as an agent runs them
             for probe_target, metric, stat, value, unit, method in values[:self.shape.rows - made]:
+                if probe_target != run_target:
+                    run_pk, run_target = run_pk + 1, probe_target
+                    batch.runs.append((
+                        run_pk, report_pk, kind, probe_target, "failed" if failed else "ok",
+                        "connect timeout after 5 s" if failed else None, time,
+                        time + timedelta(seconds=2)))
                 made += 1
                 batch.measurements.append((
                     made, report_pk, run_pk, agent_id, self.site_id, room_id, time, kind,
@@ -207,8 +214,9 @@ class SiteMaker:
 
 
 def create_site(engine: Engine, shape: Shape, name: str = "Benchmark School") -> SiteMaker:
-    """Tables, the site, its rooms and agents; returns the maker of its measurements."""
-    SQLModel.metadata.create_all(engine)
+    """Tables (migrated to head), the site, its rooms and agents; returns the maker of its
+    measurements."""
+    init_db(engine)
     with Session(engine) as session:
         site = Site(name=name, token_hash=hashlib.sha256(name.encode()).hexdigest())
         session.add(site)
@@ -228,10 +236,12 @@ def create_site(engine: Engine, shape: Shape, name: str = "Benchmark School") ->
 
 
 def _secondary_indexes(engine: Engine, create: bool) -> None:
+    postgresql = engine.dialect.name == "postgresql"
+    table: Any = measurement_run if postgresql else Measurement.__table__
     with engine.begin() as conn:
-        if create and engine.dialect.name == "postgresql":
+        if create and postgresql:
             conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
-        for index in Measurement.__table__.indexes:  # type: ignore[attr-defined]
+        for index in table.indexes:
             (index.create if create else index.drop)(conn, checkfirst=True)
 
 
@@ -274,23 +284,45 @@ def _load_sqlite(engine: Engine, maker: SiteMaker) -> None:
         raw.close()
 
 
+VALUE_RUN_COLUMNS = (*RUN_VALUE_SHARED, *VALUE_ARRAYS)
+
+
+def per_run(measurements: list[Row]) -> Iterator[Row]:
+    """PostgreSQL's rows of ``measurement_run`` (:mod:`collector.measurement_runs`): each
+    run's consecutive :data:`MEASUREMENT_COLUMNS` rows as one, its values as arrays."""
+    shared = [MEASUREMENT_COLUMNS.index(c) for c in RUN_VALUE_SHARED[1:-1]]  # not shape
+    own = [MEASUREMENT_COLUMNS.index(c) for c in VALUE_ARRAYS]
+    value = MEASUREMENT_COLUMNS.index("value")
+    metric, stat, unit = (MEASUREMENT_COLUMNS.index(c) for c in ("metric", "stat", "unit"))
+    for run_id, rows in groupby(measurements, key=lambda m: m[2]):
+        values = list(rows)
+        shape = shape_of(*(tuple(v[i] for v in values) for i in (metric, stat, unit)))
+        yield (run_id, *(values[0][i] for i in shared), shape,
+               *([_float(v[i]) if i == value else v[i] for v in values] for i in own))
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)  # an int among floats: one array type
+
+
 def _load_postgresql(engine: Engine, maker: SiteMaker) -> None:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
         # no foreign-key triggers during the copy (the generator makes consistent rows)
-        cur.execute("SET session_replication_role = replica")
+        cur.execute("SET LOCAL session_replication_role = replica")  # not the pool's
         for batch in maker.batches():
             for table, columns, rows in (("report", REPORT_COLUMNS, batch.reports),
                                          ("proberun", RUN_COLUMNS, batch.runs),
-                                         ("measurement", MEASUREMENT_COLUMNS,
-                                          batch.measurements)):
+                                         ("measurement_run", VALUE_RUN_COLUMNS,
+                                          list(per_run(batch.measurements)))):
                 with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     for r in rows:
                         copy.write_row(r)
-        for table in ("report", "proberun", "measurement"):
+        for table in ("report", "proberun"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                         f"(SELECT max(id) FROM {table}))")
+        cur.execute(REBUILD_KEYS)
         raw.commit()
     finally:
         raw.close()

@@ -18,17 +18,14 @@ interleaved so a slow spell of the machine hits them all):
   ``base`` measured in the same run;
 - for ``base``, the server's time per statement kind (``log_min_duration_statement``).
 
-The variants drop one secondary index of ``measurement`` each (what every index costs
-each upload), turn an equality-only one into a hash index, or (``per-run arrays``) store
-each probe run's values as arrays on its ``proberun`` row instead of as ``measurement``
-rows (:mod:`benchmarks.per_run_layout`: the write side of a redesign, priced before it
-is built). A benchmark reports; it asserts nothing.
+The variants drop one secondary index of ``measurement_run`` each (what every index
+costs each upload), or turn an equality-only one into a hash index. A benchmark reports;
+it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
 import statistics
@@ -39,44 +36,35 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from unittest import mock
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from agent.wire import EnrolRequest, ReportBatch
-from benchmarks import per_run_layout
 from benchmarks.load_cpu import TreeCpu
 from benchmarks.load_shape import AGENT_MIX, BatchStamp
 from collector.db import init_db, make_engine
 from collector.models import Agent
-from collector.services import ingest
 from collector.services.enrolment import AgentIdentity, enrol
 from collector.services.ingest import store_batch
-from collector.services.ingest_write import Writer
 from collector.services.sites import create_site
 from collector.wire_validation import parse_batch
 
 BATCH = 20
 AGENTS = 50
 WARM_UP = 20
-PER_RUN = "per-run arrays"
-INDEXES = ("ix_measurement_site_metric_stat_target", "ix_measurement_room_time",
-           "ix_measurement_report_pk", "ix_measurement_agent_id")
+PREFIX = "ix_measurement_run_"
+INDEXES = tuple(PREFIX + name for name in ("samples", "room_time", "report_pk",
+                                           "agent_id"))
 VARIANTS: dict[str, tuple[str, ...]] = {
     "base": (),
-    **{f"without {name.removeprefix('ix_measurement_')}": (f"DROP INDEX {name}",)
-       for name in INDEXES},
-    **{f"hash {column}": (f"DROP INDEX ix_measurement_{column}",
-                          f"CREATE INDEX hx_measurement_{column} ON measurement "
+    **{f"without {name.removeprefix(PREFIX)}": (f"DROP INDEX {name}",) for name in INDEXES},
+    **{f"hash {column}": (f"DROP INDEX {PREFIX}{column}",
+                          f"CREATE INDEX hx_measurement_run_{column} ON measurement_run "
                           f"USING hash ({column})")
        for column in ("agent_id", "report_pk")},
-    PER_RUN: per_run_layout.DDL,
 }
-"""``base`` as migrated; one index dropped; an equality-only b-tree as a hash index; the
-per-run layout."""
-WRITERS: dict[str, Callable[[Connection], Writer]] = {PER_RUN: per_run_layout.PerRunWriter}
-"""The variants that store through another writer than the collector's own."""
+"""``base`` as migrated; one index dropped; an equality-only b-tree as a hash index."""
 STATEMENT = re.compile(r"duration: ([\d.]+) ms  (?:statement|execute [^:]*): (\w+(?: \w+)?)")
 
 
@@ -115,34 +103,29 @@ def _agents(engine: Engine) -> list[AgentIdentity]:
 
 
 def measure(url: str, ddl: Sequence[str], uploads: int, server_pid: int,
-            timed: Callable[[], None] = lambda: None,
-            writer: Callable[[Connection], Writer] | None = None) -> tuple[float, float]:
+            timed: Callable[[], None] = lambda: None) -> tuple[float, float]:
     """(collector ms, server ms) of CPU per upload stored into a fresh database at ``url``
     (the server: ``server_pid`` and its children, our throwaway server's only);
-    ``timed`` is called when the timed uploads begin (after the set-up and warm-up);
-    ``writer``: store through it instead of the collector's own."""
+    ``timed`` is called when the timed uploads begin (after the set-up and warm-up)."""
     engine = make_engine(url)
-    swap = (mock.patch.object(ingest, "writer_for", writer) if writer
-            else contextlib.nullcontext())
     try:
-        with swap:
-            init_db(engine)
-            with engine.begin() as conn:
-                for statement in ddl:
-                    conn.exec_driver_sql(statement)
-            agents = _agents(engine)
-            stamp = BatchStamp.build(AGENT_MIX, BATCH)
-            work: list[tuple[AgentIdentity, ReportBatch]] = [
-                (who, parse_batch(stamp.body(who.agent_id)))
-                for who in (agents[k % AGENTS] for k in range(WARM_UP + uploads))]
-            for who, batch in work[:WARM_UP]:
-                store_batch(engine, who, batch, datetime.now(UTC))
-            timed()
-            client, server = time.thread_time(), TreeCpu(server_pid)
-            for who, batch in work[WARM_UP:]:
-                store_batch(engine, who, batch, datetime.now(UTC))
-            return ((time.thread_time() - client) / uploads * 1e3,
-                    server.used_s() / uploads * 1e3)
+        init_db(engine)
+        with engine.begin() as conn:
+            for statement in ddl:
+                conn.exec_driver_sql(statement)
+        agents = _agents(engine)
+        stamp = BatchStamp.build(AGENT_MIX, BATCH)
+        work: list[tuple[AgentIdentity, ReportBatch]] = [
+            (who, parse_batch(stamp.body(who.agent_id)))
+            for who in (agents[k % AGENTS] for k in range(WARM_UP + uploads))]
+        for who, batch in work[:WARM_UP]:
+            store_batch(engine, who, batch, datetime.now(UTC))
+        timed()
+        client, server = time.thread_time(), TreeCpu(server_pid)
+        for who, batch in work[WARM_UP:]:
+            store_batch(engine, who, batch, datetime.now(UTC))
+        return ((time.thread_time() - client) / uploads * 1e3,
+                server.used_s() / uploads * 1e3)
     finally:
         engine.dispose()
 
@@ -177,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):
             for variant, cost in costs.items():
                 url = server.create_database("cost")  # dropped first: one at a time on disk
-                collector_ms, server_ms = measure(url, VARIANTS[variant], args.uploads, pid,
-                                                  writer=WRITERS.get(variant))
+                collector_ms, server_ms = measure(url, VARIANTS[variant], args.uploads, pid)
                 cost.collector_ms.append(collector_ms)
                 cost.server_ms.append(server_ms)
         log_url = server.create_database("cost")

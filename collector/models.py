@@ -144,9 +144,14 @@ class Measurement(SQLModel, table=True):
               "time", postgresql_include=["unit", "in_lesson", "agent_id", "room_id", "period",
                                           "value", "report_pk"]),
     )
-    """The last serves readiness (:mod:`collector.services.sample_query`): the distinct
-    targets of a (metric, stat) by a loose index scan, and on PostgreSQL the samples of the
-    matching groups by an index-only scan (the included columns: no heap visits).
+    """The rows SQLite keeps, one per value. On PostgreSQL (revision 0008) this is a view
+    of the same rows over ``measurement_run``, one row per probe run with the values as
+    arrays (:mod:`collector.measurement_runs`): these indexes are SQLite's, and ingest and
+    readiness use the runs' own there.
+
+    The last index serves readiness on SQLite (:mod:`collector.services.sample_query`):
+    the distinct targets of a (metric, stat) by a loose index scan, then each group's
+    samples by an index range.
 
     The five id columns have no foreign keys (revision 0002): ingest, the only writer,
     takes ``report_pk``/``probe_run_id`` from the rows it inserts in the same transaction

@@ -30,4 +30,5 @@ GRANT SELECT (id, site_id, room_id, revoked, agent_version, created_at, last_see
               clock_offset_s) ON agent TO classprobe_grafana;
 
 -- measurements and what describes them
-GRANT SELECT ON report, proberun, measurement, flag, verdictstate TO classprobe_grafana;
+GRANT SELECT ON report, proberun, measurement, measurement_run, flag, verdictstate
+    TO classprobe_grafana;

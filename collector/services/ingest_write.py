@@ -11,7 +11,9 @@ all of it per-row work in SQLAlchemy and psycopg.
   ``executemany`` for all measurements.
 - PostgreSQL with psycopg 3 (:class:`CopyWriter`): the batch's reads, the agent's update
   and the ids of the new reports and probe runs (``nextval`` over ``generate_series``) in
-  one statement, then each table is written with one binary ``COPY ... FROM STDIN``.
+  one statement, then each table is written with one binary ``COPY ... FROM STDIN``; a
+  probe run's values are one row of ``measurement_run`` (:mod:`collector.
+  measurement_runs`), arrays packed by :mod:`collector.services.pg_arrays`.
 - Anything else (:class:`CoreWriter`): SQLAlchemy Core, row by row; slower, portable.
 
 Values arrive ready for the columns (times through :attr:`Writer.stamp`, the same
@@ -33,7 +35,11 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from collector.measurement_runs import KEY_COLUMNS, VALUE_ARRAYS
+from collector.measurement_runs import RUN_COLUMNS as VALUE_RUN_COLUMNS
 from collector.models import Agent, Job, Measurement, ProbeRun, Report, Timetable
+from collector.services.pg_arrays import BYTEA
+from collector.services.run_values import known_keys, values_row
 
 REPORT_COLUMNS = ("report_id", "agent_id", "created_at", "received_at", "schema_version",
                   "agent_version", "spool_dropped", "trigger", "job_id", "clock_offset_s")
@@ -102,6 +108,9 @@ class Writer(Protocol):
 
     def write(self, conn: Connection, reports: list[ReportRows]) -> int:
         """Insert every row; the number of measurements written."""
+
+    def committed(self) -> None:
+        """The caller's transaction committed (what was written is there for good)."""
 
 
 def read_separately(conn: Connection, query: BatchQuery) -> BatchReads:
@@ -175,6 +184,7 @@ class SqliteWriter:
             return f"INSERT INTO {table} ({_columns(conn, names)}) VALUES ({marks})"
 
         self.read = read_separately
+        self.committed = _nothing
         self.report_sql = sql("report", REPORT_COLUMNS)
         self.run_sql = sql("proberun", ("report_pk", *RUN_COLUMNS))
         self.measurement_sql = sql("measurement", _measurement_columns())
@@ -228,9 +238,13 @@ class CopyWriter:
     and ~0.1 ms of the server's here, more than parsing a report): the duplicates, the
     room's jobs, the timetable, the agent's update, and ids for every report and run
     (those of duplicates are never used: a sequence may have gaps)."""
+    KEYS = (f"INSERT INTO measurement_key ({', '.join(KEY_COLUMNS)}) VALUES {{}}"
+            " ON CONFLICT DO NOTHING")
+    """New shapes of a (probe, target) (:data:`collector.measurement_runs.measurement_key`);
+    ``{}``: a row of placeholders per key."""
     TYPES = ("SELECT attrelid::regclass::text, attname, atttypid::integer FROM pg_attribute "
-             "WHERE attrelid = ANY(ARRAY['report', 'proberun', 'measurement']::regclass[]) "
-             "AND attnum > 0 AND NOT attisdropped")
+             "WHERE attrelid = ANY(ARRAY['report', 'proberun', 'measurement_run']::regclass[])"
+             " AND attnum > 0 AND NOT attisdropped")
 
     def __init__(self, conn: Connection) -> None:
         self.stamp: Callable[[datetime], Any] = _time_binder(conn)
@@ -241,9 +255,11 @@ class CopyWriter:
 
         self.report_copy = copy("report", ("id", *REPORT_COLUMNS))
         self.run_copy = copy("proberun", ("id", "report_pk", *RUN_COLUMNS))
-        self.measurement_copy = copy("measurement", _measurement_columns())
+        self.measurement_copy = copy("measurement_run", (*VALUE_RUN_COLUMNS, *VALUE_ARRAYS))
         self.report_ids: list[int] = []
         self.run_ids: list[int] = []
+        self.engine = conn.engine
+        self.new_keys: set[tuple[Any, ...]] = set()
 
     def read(self, conn: Connection, query: BatchQuery) -> BatchReads:
         raw: Any = conn.connection.driver_connection  # a psycopg.Connection
@@ -267,18 +283,42 @@ class CopyWriter:
             report_ids, run_ids = self.report_ids, self.run_ids
             runs: list[Row] = []
             rows: list[Row] = []
+            values = 0
+            keys: set[tuple[Any, ...]] = set()
             report_ids = report_ids[:len(reports)]  # read() drew one per report of the batch
             for report_pk, report in zip(report_ids, reports, strict=True):
                 for run in report.runs:
                     run_id = run_ids[len(runs)]
                     runs.append((run_id, report_pk, *run.run))
-                    head = (report_pk, run_id, *run.shared)
-                    rows.extend(head + own for own in run.measurements)
+                    if run.measurements:
+                        row, key = values_row(run_id, report_pk, run.shared,
+                                              run.measurements)
+                        rows.append(row)
+                        keys.add(key)
+                        values += len(run.measurements)
             self._copy(conn, cursor, types, self.report_copy,
                        [(pk, *r.report) for pk, r in zip(report_ids, reports, strict=True)])
             self._copy(conn, cursor, types, self.run_copy, runs)
             self._copy(conn, cursor, types, self.measurement_copy, rows)
-        return len(rows)
+            self._add_keys(conn, cursor, keys)
+        return values
+
+    def _add_keys(self, conn: Connection, cursor: Any, keys: set[tuple[Any, ...]]) -> None:
+        """The batch's keys this process has not yet seen committed, into
+        ``measurement_key`` (one statement, and none at all once an agent's shapes are
+        known: most uploads)."""
+        keys -= known_keys(conn.engine)
+        if not keys:
+            return
+        self.new_keys = keys
+        marks = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(keys))
+        statement = self.KEYS.format(marks)
+        with _as_sqlalchemy_error(conn, statement):
+            cursor.execute(statement, [v if i < 4 else list(v)
+                                       for key in keys for i, v in enumerate(key)])
+
+    def committed(self) -> None:
+        known_keys(self.engine).update(self.new_keys)
 
     def _column_types(self, conn: Connection, cursor: Any) -> dict[tuple[str, str], int]:
         known = _COLUMN_TYPES.get(conn.engine)
@@ -298,7 +338,8 @@ class CopyWriter:
         # psycopg's binary int4 dumper wraps an out-of-range int instead of refusing it:
         # wire_validation refuses such integers first (a 422); the ids are int8 (0006).
         with _as_sqlalchemy_error(conn, statement), cursor.copy(statement) as copy:
-            copy.set_types([types[table, name] for name in names])
+            copy.set_types([BYTEA if name in VALUE_ARRAYS and table == "measurement_run"
+                            else types[table, name] for name in names])
             for row in rows:
                 copy.write_row(row)
 
@@ -309,6 +350,7 @@ class CoreWriter:
     def __init__(self) -> None:
         self.stamp: Callable[[datetime], Any] = _unchanged
         self.read = read_separately
+        self.committed = _nothing
 
     def write(self, conn: Connection, reports: list[ReportRows]) -> int:
         rows: list[dict[str, Any]] = []
@@ -332,6 +374,10 @@ def _insert(conn: Connection, model: Any, values: dict[str, Any]) -> Any:
     key = conn.execute(insert(_table(model)), values).inserted_primary_key
     assert key is not None
     return key[0]
+
+
+def _nothing() -> None:
+    """SQLite and other databases keep no readiness keys (one row per value)."""
 
 
 def _unchanged(value: datetime) -> datetime:

@@ -42,6 +42,13 @@ part of step 4: the index-only scans alone 0.35 s / 0.9 s; grouping by whole cel
 0.5-0.6 s / 1.6-2.0 s; the text values (``extra_float_digits``) of the first version
 cost about 0.5 s / 4 s more between the database and Python. See
 ``benchmarks/evaluation.py`` for the whole report.
+
+**PostgreSQL since revision 0008** keeps a probe run's values as one row
+(:mod:`collector.measurement_runs`), and steps 1, 2, 4 and 5's Wi-Fi readings read the
+runs instead (:mod:`collector.services.sample_runs`): the groups from the site's run
+shapes (``measurement_key``), then one index-only range per (probe, target, shape),
+grouped into the same blocks with a value blob per group. 10M rows: Teams 1.28 s, every
+built-in profile 3.43 s for the whole report (1.54 s and 3.31 s from the rows before).
 """
 
 from __future__ import annotations
@@ -55,24 +62,32 @@ from typing import cast as typed
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
-    LargeBinary,
     and_,
     func,
     literal,
     select,
     text,
-    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import col
 
+from collector.measurement_runs import measurement_run
 from collector.models import Agent, Measurement, Report, Room, Site
 from collector.services.profiles import Profile
 from collector.services.readiness import PreparedSite, WifiSource
 from collector.services.readiness_samples import ROOM_TEST_TRIGGER, GroupKey, group_matches
 from collector.services.remediation import WIFI_CONTEXT_METRICS
 from collector.services.sample_cells import CellSamples, CellTable, to_micros
+from collector.services.sample_runs import (
+    Shape,
+    block_queries,
+    cells_from_blocks,
+    group_parts,
+    site_shapes,
+    targets_by_pair,
+    wifi_counts,
+)
 
 YIELD_PER = 20_000
 WORK_MEM = "256MB"
@@ -96,12 +111,13 @@ def judged_pairs(profiles: Iterable[Profile]) -> set[tuple[str, str, str]]:
     return {(r.metric, r.stat, r.unit) for p in profiles for r in p.requirements}
 
 
-def _window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+def _window(since: datetime | None, until: datetime | None,
+            time: Any = M.time) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = []
     if since is not None:
-        out.append(M.time >= since)
+        out.append(time >= since)
     if until is not None:
-        out.append(M.time < until)
+        out.append(time < until)
     return out
 
 
@@ -109,8 +125,9 @@ def _room_test_reports() -> Any:
     return select(col(Report.id)).where(col(Report.trigger) == ROOM_TEST_TRIGGER)
 
 
-def _not_room_test() -> ColumnElement[bool]:
-    return M.report_pk.not_in(_room_test_reports().scalar_subquery())
+def _not_room_test(report_pk: Any = M.report_pk) -> ColumnElement[bool]:
+    return typed(ColumnElement[bool],
+                 report_pk.not_in(_room_test_reports().scalar_subquery()))
 
 
 def _room_test_groups(session: OrmSession, site: Site) -> set[GroupKey]:
@@ -139,12 +156,17 @@ def _targets(session: OrmSession, site_id: int, metric: str, stat: str) -> list[
     return found
 
 
-def _groups(session: OrmSession, site: Site, profiles: Sequence[Profile]) -> list[GroupKey]:
+def _groups(session: OrmSession, site: Site, profiles: Sequence[Profile],
+            shapes: Sequence[Shape] | None = None) -> list[GroupKey]:
     """The (metric, stat, unit, target) groups some requirement judges (a superset: a
-    group may have no samples in the window)."""
+    group may have no samples in the window). ``shapes`` (PostgreSQL): the site's, from
+    ``measurement_key``, which name every target a (metric, stat) has."""
+    by_pair = targets_by_pair(shapes) if shapes is not None else None
     out: list[GroupKey] = []
     for metric, stat, unit in sorted(judged_pairs(profiles)):
-        for target in _targets(session, site.id or 0, metric, stat):
+        targets = (_targets(session, site.id or 0, metric, stat) if by_pair is None
+                   else by_pair.get((metric, stat), []))
+        for target in targets:
             key = (metric, stat, unit, target)
             if any(group_matches(key, r) for p in profiles for r in p.requirements):
                 out.append(key)
@@ -176,95 +198,6 @@ def _room_names(session: OrmSession, site: Site) -> dict[int, str]:
     rooms = Room.__table__.c  # type: ignore[attr-defined]
     query = select(rooms.id, rooms.name).where(rooms.site_id == site.id)
     return {room_id: name for room_id, name in session.execute(query)}
-
-
-PG_EPOCH_MICROS = 946_684_800_000_000
-"""PostgreSQL's binary timestamps count µs from 2000-01-01 UTC."""
-
-
-def _agent_hashes(session: OrmSession, site: Site, unknown: Sequence[int] = ()) -> dict[int, str]:
-    """The site's agents by ``hashtextextended(id, 0)`` (with ``unknown``: the agents of
-    any site with those hashes). Raises :class:`_Unmapped` if two share a hash."""
-    agents = Agent.__table__.c  # type: ignore[attr-defined]
-    hashed = func.hashtextextended(agents.id, 0)
-    query = select(agents.id, hashed).where(
-        hashed.in_(list(unknown)) if unknown else agents.site_id == site.id)
-    out: dict[int, str] = {}
-    for agent_id, h in session.execute(query):
-        if out.setdefault(h, agent_id) != agent_id:
-            raise _Unmapped(f"agents {out[h]!r} and {agent_id!r} share a hash")
-    return out
-
-
-class _Unmapped(Exception):
-    """A sample's device hash names no single agent: two ids hash alike (about 1 in 10^13
-    for 1,000 agents) or no agent has it. The rows then stream into cells instead."""
-
-
-def _agent_codes(session: OrmSession, site: Site, hashes: Any) -> tuple[Any, list[str]]:
-    """Each sample's agent as a code into the returned names."""
-    known = _agent_hashes(session, site)
-    unique, codes = np.unique(hashes, return_inverse=True)
-    missing = [h for h in unique.tolist() if h not in known]
-    if missing:
-        known |= _agent_hashes(session, site, missing)
-        if any(h not in known for h in missing):
-            raise _Unmapped(f"no agent has the hash of some samples' device: {missing[:3]}")
-    return codes, [known[h] for h in unique.tolist()]
-
-
-def _binary_agg(column: Any) -> Any:
-    """``string_agg`` of a binary ``*send`` per row: fixed-width big-endian values."""
-    return type_coerce(func.string_agg(column, literal(b"", LargeBinary)), LargeBinary)
-
-
-def _binary_rows(session: OrmSession, query: Any) -> list[tuple[Any, ...]]:
-    """PostgreSQL: ``query``'s rows in binary (bytea as bytes, not hex) on the session's
-    own psycopg connection, hash-aggregated whatever the estimate (a sort of millions
-    of rows by their cells costs several times more)."""
-    compiled = query.compile(dialect=session.get_bind().dialect,
-                             compile_kwargs={"render_postcompile": True})
-    driver = session.connection().connection.driver_connection
-    with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
-        cursor.execute("SELECT current_setting('enable_sort'), "
-                       "set_config('enable_sort', 'off', true)")
-        (before, _off), = cursor.fetchall()
-        cursor.execute(str(compiled), compiled.params)
-        found = cursor.fetchall()
-        cursor.execute("SELECT set_config('enable_sort', %s, true)", (before,))
-        return found
-
-
-def _cells_in_database(session: OrmSession, site: Site, parts: list[Any],
-                       keys: Sequence[GroupKey], rooms: dict[int, str]) -> CellTable:
-    """One GROUP BY (tag, room, period) per group, joined by UNION ALL, each sample's
-    device (a 64-bit hash of its id), time and value appended to its block as binary;
-    fetched in binary on the session's psycopg connection. Grouping by device too costs
-    twice as much in the database (a big hash table, 10M rows Teams: 0.95 vs 0.5 s):
-    numpy splits the blocks by device instead (:meth:`CellTable.from_blocks`)."""
-    grouped = []
-    for part in parts:
-        rows = part.subquery()
-        block = (rows.c.g, rows.c.in_lesson, rows.c.room_id, rows.c.period)
-        grouped.append(select(*block, *(
-            _binary_agg(column)
-            for column in (func.int8send(func.hashtextextended(rows.c.agent_id, 0)),
-                           func.timestamptz_send(rows.c.time), func.float8send(rows.c.value))
-        )).group_by(*block))
-    found = _binary_rows(session, union_all(*grouped))
-    if not found:
-        return CellTable.from_columns(keys, [], [], [], [], [], [], [], [], np.zeros(0))
-    group, tag, room_id, period, agent_blobs, time_blobs, value_blobs = zip(*found, strict=True)
-    hashes = np.frombuffer(b"".join(agent_blobs), ">i8")
-    try:
-        codes, agents = _agent_codes(session, site, hashes)
-    except _Unmapped:
-        return _cells_in_python(session, site, parts, keys, rooms)
-    return CellTable.from_blocks(
-        keys, group, tag, [rooms[r] for r in room_id], period,
-        [len(b) // 8 for b in value_blobs], codes, agents,
-        np.frombuffer(b"".join(time_blobs), ">i8").astype(np.int64) + PG_EPOCH_MICROS,
-        np.frombuffer(b"".join(value_blobs), ">f8").astype(np.float64))
 
 
 def _cells_in_python(session: OrmSession, site: Site, parts: list[Any],
@@ -320,21 +253,36 @@ def prepared_site(session: OrmSession, site: Site, profiles: Sequence[Profile],
     ``aggregate``: group cells in the database (default: on PostgreSQL; it must be).
     """
     metrics = sorted(set(metrics))
+    per_run = session.get_bind().dialect.name == "postgresql"  # measurement_run (0008)
     if aggregate is None:
-        aggregate = session.get_bind().dialect.name == "postgresql"
+        aggregate = per_run
     rooms = _room_names(session, site)
     _tune(session)
     window = _window(since, until)
-    groups = _groups(session, site, profiles)
+    shapes = site_shapes(session, site) if per_run else None
+    groups = _groups(session, site, profiles, shapes)
     room_tests = _room_test_groups(session, site)
     table = CellTable.from_columns(groups, [], [], [], [], [], [], [], [], np.zeros(0))
-    if groups:
-        parts = [_group_rows(site, i, key, room_tests, window) for i, key in enumerate(groups)]
-        table = (_cells_in_database if aggregate else _cells_in_python)(
-            session, site, parts, groups, rooms)
+    def run_window(time: Any) -> list[ColumnElement[bool]]:
+        return _window(since, until, time)
+
+    if shapes is not None and aggregate:
+        blocks = block_queries(site, groups, shapes, _not_room_test, room_tests, run_window)
+        if blocks:
+            table = cells_from_blocks(session, site, blocks, groups, rooms, lambda: (
+                _cells_in_python(session, site, group_parts(
+                    site, groups, shapes, _not_room_test, room_tests, run_window),
+                    groups, rooms)))
+    else:
+        parts = (group_parts(site, groups, shapes, _not_room_test, room_tests, run_window)
+                 if shapes is not None else [_group_rows(site, i, key, room_tests, window)
+                                             for i, key in enumerate(groups)])
+        if parts:
+            table = _cells_in_python(session, site, parts, groups, rooms)
     present_rooms, devices = _present(session, site, metrics, window)
-    wifi = _wifi(session, site, [m for m in WIFI_CONTEXT_METRICS if m in metrics], window,
-                 rooms, any(k[0] in WIFI_CONTEXT_METRICS for k in room_tests))
+    wifi = _wifi(session, site, [m for m in WIFI_CONTEXT_METRICS if m in metrics],
+                 (since, until), rooms, any(k[0] in WIFI_CONTEXT_METRICS for k in room_tests),
+                 shapes)
     return PreparedSite(CellSamples(table), typed("WifiSource", wifi),
                         present_rooms, devices)
 
@@ -358,28 +306,25 @@ class CountedWifi:
 
 
 def _wifi(session: OrmSession, site: Site, metrics: Sequence[str],
-          window: list[ColumnElement[bool]], rooms: dict[int, str], room_tests: bool,
-          ) -> CountedWifi:
-    """The Wi-Fi load samples remediation quotes (stat "value"), counted by (metric,
-    room, period, value) (loads, station counts and bands take few distinct values): on
-    PostgreSQL numpy counts each (metric, room, period)'s binary values (a hash table of
-    (metric, room, period) is cheaper than one that also holds the value: 10M rows,
-    0.24 vs 0.35 s), elsewhere the database does. ``room_tests``: some room-test rows
-    are of these metrics (leave them out)."""
+          span: tuple[datetime | None, datetime | None], rooms: dict[int, str],
+          room_tests: bool, shapes: Sequence[Shape] | None) -> CountedWifi:
+    """The Wi-Fi load samples remediation quotes (stat "value") in ``span``, counted by
+    (metric, room, period, value) (loads, station counts and bands take few distinct
+    values): on PostgreSQL numpy counts each (metric, room, period)'s binary values (a
+    hash table of (metric, room, period) is cheaper than one that also holds the value:
+    10M rows, 0.24 vs 0.35 s), read from the runs of the probes and targets that have
+    them (``shapes``: the site's, on PostgreSQL); elsewhere the database counts.
+    ``room_tests``: some room-test rows are of these metrics (leave them out)."""
     counted: dict[str, list[tuple[str, str | None, float, int]]] = {}
     if not metrics:
         return CountedWifi(counted)
+    if shapes is not None:
+        extra = [_not_room_test(measurement_run.c.report_pk)] if room_tests else []
+        return CountedWifi(wifi_counts(session, site, shapes, metrics, extra,
+                                       lambda time: _window(*span, time), rooms))
     where = [M.site_id == site.id, M.metric.in_(metrics), M.stat == "value",
-             M.value.is_not(None), *([_not_room_test()] if room_tests else []), *window]
-    if session.get_bind().dialect.name == "postgresql":
-        keys = (M.metric, M.room_id, M.period)
-        for metric, room_id, period, blob in _binary_rows(session, select(
-                *keys, _binary_agg(func.float8send(M.value))).where(*where).group_by(*keys)):
-            values, counts = np.unique(np.frombuffer(blob, ">f8"), return_counts=True)
-            counted.setdefault(rooms[room_id], []).extend(
-                (metric, period, v, n)
-                for v, n in zip(values.tolist(), counts.tolist(), strict=True))
-        return CountedWifi(counted)
+             M.value.is_not(None), *([_not_room_test()] if room_tests else []),
+             *_window(*span)]
     query = select(M.metric, M.room_id, M.period, M.value, func.count()).where(*where) \
         .group_by(M.metric, M.room_id, M.period, M.value)
     for metric, room_id, period, value, n in session.execute(query):

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from benchmarks.evaluation_site import TERM_START, Shape, create_site, load
 from collector.models import Agent, Measurement, ProbeRun, Report, Room, Site
-from collector.services import sample_query
+from collector.services import binary_fetch
 from collector.services.profiles import profile_registry
 from collector.services.queries import measurement_rows
 from collector.services.readiness import evaluate_many, evaluate_prepared
@@ -45,8 +45,7 @@ def _edge_rows(session: Session) -> None:
     rooms = session.exec(select(Room).order_by(col(Room.id))).all()
     agents = session.exec(select(Agent).order_by(col(Agent.id))).all()
     report = session.exec(select(Report).order_by(col(Report.id))).first()
-    run = session.exec(select(ProbeRun).order_by(col(ProbeRun.id))).first()
-    assert site.id and report and report.id and run and run.id and rooms[0].id
+    assert site.id and report and report.id and rooms[0].id
     lonely = Room(site_id=site.id, name="R99 room test only")
     session.add(lonely)
     session.flush()
@@ -60,10 +59,14 @@ def _edge_rows(session: Session) -> None:
             target: str | None = "teams.microsoft.com:443", stat: str = "p50",
             unit: str = "ms", day: int = 20, period: str | None = "P2",
             in_lesson: bool | None = True, report_pk: int = report.id or 0) -> None:
+        time = TERM_START + timedelta(days=day, hours=10, seconds=rng.randrange(3600))
+        own_run = ProbeRun(report_pk=report_pk, probe="latency", target=target, status="ok",
+                           started_at=time, finished_at=time)
+        session.add(own_run)
+        session.flush()
         session.add(Measurement(
-            report_pk=report_pk, probe_run_id=run.id or 0, agent_id=agent.id,
-            site_id=site.id or 0, room_id=room_id, time=TERM_START + timedelta(
-                days=day, hours=10, seconds=rng.randrange(3600)),
+            report_pk=report_pk, probe_run_id=own_run.id or 0, agent_id=agent.id,
+            site_id=site.id or 0, room_id=room_id, time=time,
             probe="latency", target=target, metric=metric, value=value,
             text=None if value is not None else "timeout", unit=unit, method="tcp",
             stat=stat, period=period, in_lesson=in_lesson))
@@ -183,21 +186,21 @@ def test_postgresql_device_hash_fallbacks_give_the_same_verdicts(
     engine = create_engine(pg_url)
     try:
         _make_site(engine)
-        real = sample_query._agent_hashes
+        real = binary_fetch.agent_hashes
 
         def site_unknown(session: Session, site: Site, unknown: Sequence[int] = ()
                          ) -> dict[int, str]:
             return real(session, site, unknown) if unknown else {}
 
-        monkeypatch.setattr(sample_query, "_agent_hashes", site_unknown)
+        monkeypatch.setattr(binary_fetch, "agent_hashes", site_unknown)
         _check_prepared(engine, aggregate=True)
 
         def alike(*_args: object) -> dict[int, str]:
-            raise sample_query._Unmapped("agents 'a' and 'b' share a hash")
+            raise binary_fetch.Unmapped("agents 'a' and 'b' share a hash")
 
-        monkeypatch.setattr(sample_query, "_agent_hashes", alike)
+        monkeypatch.setattr(binary_fetch, "agent_hashes", alike)
         _check_prepared(engine, aggregate=True)
-        monkeypatch.setattr(sample_query, "_agent_hashes", lambda *_args: {})  # no agent
+        monkeypatch.setattr(binary_fetch, "agent_hashes", lambda *_args: {})  # no agent
         _check_prepared(engine, aggregate=True)
     finally:
         engine.dispose()

@@ -332,10 +332,10 @@ def test_reader_role_cannot_see_secrets_or_write(grafana: Grafana) -> None:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             grafana.conn.execute(sql)
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-        grafana.conn.execute("DELETE FROM measurement")
+        grafana.conn.execute("DELETE FROM measurement_run")
     grafana.conn.execute("SET default_transaction_read_only = off")
     try:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            grafana.conn.execute("DELETE FROM measurement")
+            grafana.conn.execute("DELETE FROM measurement_run")
     finally:
         grafana.conn.execute("RESET default_transaction_read_only")
