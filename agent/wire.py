@@ -32,10 +32,14 @@ from agent.metrics import STATS, CatalogueError, check_value
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
-MAX_MEASUREMENTS_PER_RESULT = 65_535
-"""A probe run's values are one database row on PostgreSQL, numbered within it in 16
-bits (``collector.measurement_runs``); no probe comes near (the most, a latency cycle
-per target, is 17)."""
+MAX_MEASUREMENTS_PER_RESULT = 200
+MAX_PROBE_CHARS = 64
+MAX_TARGET_CHARS = 500
+"""On PostgreSQL a probe run is one database row (``collector.measurement_runs``), and
+its probe, target and values are one entry of the readiness index, which PostgreSQL caps
+at 2,704 bytes: 200 values (8 bytes each) with the longest probe, target and period fit
+with room to spare (a test stores one). No probe comes near: the most values, a latency
+cycle per target, is 17; targets are URLs, host names and interfaces."""
 
 Status = Literal["ok", "failed", "skipped"]
 Stat = Literal["value", "min", "p50", "p95", "max", "mean"]
@@ -245,6 +249,12 @@ def semantic_errors(report: Report) -> list[str]:
         if len(result.measurements) > MAX_MEASUREMENTS_PER_RESULT:
             errors.append(f"{at}: {len(result.measurements)} measurements, at most "
                           f"{MAX_MEASUREMENTS_PER_RESULT} in one probe run")
+        if len(result.probe) > MAX_PROBE_CHARS:
+            errors.append(f"{at}: probe name of {len(result.probe)} characters, at most "
+                          f"{MAX_PROBE_CHARS}")
+        if result.target is not None and len(result.target) > MAX_TARGET_CHARS:
+            errors.append(f"{at}: target of {len(result.target)} characters, at most "
+                          f"{MAX_TARGET_CHARS}")
         for j, m in enumerate(result.measurements):
             if m.stat not in STATS:
                 errors.append(f"{at} measurements[{j}]: unknown stat {m.stat!r}")

@@ -121,13 +121,19 @@ def test_a_clean_report_has_no_semantic_errors() -> None:
     assert semantic_errors(_report()) == []
 
 
-def test_a_probe_run_holds_at_most_65535_measurements() -> None:
-    """On PostgreSQL a run's values are one row, numbered within it in 16 bits."""
+def test_a_probe_run_fits_one_index_entry() -> None:
+    """On PostgreSQL a run is one row and one readiness index entry (capped by the
+    database): at most 200 values, a probe name of 64 and a target of 500 characters."""
     one = Measurement("dns_ms", "ms", "getaddrinfo", value=1.0)
-    assert semantic_errors(_report(_result(measurements=[one] * 65_535))) == []
-    errors = semantic_errors(_report(_result(measurements=[one] * 65_536)))
-    assert errors == ["report 00000000-0000-0000-0000-000000000007 results[0] (latency): "
-                      "65536 measurements, at most 65535 in one probe run"], errors
+    at = "report 00000000-0000-0000-0000-000000000007 results[0]"
+    fits = _result(probe="p" * 64, target="t" * 500, measurements=[one] * 200)
+    assert semantic_errors(_report(fits)) == []
+    assert semantic_errors(_report(_result(measurements=[one] * 201))) == [
+        f"{at} (latency): 201 measurements, at most 200 in one probe run"]
+    assert semantic_errors(_report(_result(probe="p" * 65))) == [
+        f"{at} ({'p' * 65}): probe name of 65 characters, at most 64"]
+    assert semantic_errors(_report(_result(target="t" * 501))) == [
+        f"{at} (latency): target of 501 characters, at most 500"]
 
 
 def test_nan_and_infinity_are_rejected_by_the_collector_parser() -> None:
