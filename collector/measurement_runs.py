@@ -5,12 +5,13 @@ columns are its run's (report, agent, site, room, time, probe, target, period, i
 On PostgreSQL each run is one row of ``measurement_run`` with the per-value columns as
 parallel arrays, and ``measurement`` is a view that unnests them, so every reader sees
 the rows of :class:`collector.models.Measurement` as before. The database's CPU per
-upload fell to ~0.46 (docs/per-run-storage.md). SQLite keeps one row per value: it
-serves one school, and has no arrays.
+upload fell from 14.6-16.1 to 6.0-8.1 ms (docs/per-run-storage.md). SQLite keeps one
+row per value: it serves one school, and has no arrays.
 
 The view's ``id`` is ``run id × 65,536 + position`` (1-based): the order of a run's
-values, unique while a run has fewer than 65,536 values (``agent.wire.
-MAX_MEASUREMENTS_PER_RESULT``, enforced on upload). Ingest writes the table; the view
+values, unique as a run has at most 200 (``agent.wire.MAX_MEASUREMENTS_PER_RESULT``,
+enforced on upload: a run is one entry of the readiness index, which PostgreSQL caps at
+2,704 bytes). Ingest writes the table; the view
 also takes ``INSERT`` (a trigger appends to the run's arrays), for fixtures and tools
 that write :class:`~collector.models.Measurement` rows.
 """
@@ -80,7 +81,9 @@ measurement_key = Table(
           postgresql_nulls_not_distinct=True),
 )
 """The shapes each (probe, target) of a site has, with their arrays: a few rows per
-probe and target, added to at ingest (``ON CONFLICT DO NOTHING``), never removed.
+probe and target, written with every upload that has runs of them (``ON CONFLICT DO
+NOTHING``: in the same transaction as the runs, so it always names them all), never
+removed.
 Readiness finds its groups here and where each value sits in a run."""
 KEY_COLUMNS = ("site_id", "probe", "target", "shape", "metric", "stat", "unit")
 REBUILD_KEYS = (f"INSERT INTO measurement_key ({', '.join(KEY_COLUMNS)})"

@@ -59,5 +59,5 @@ def test_tiny_run_prints_costs_and_statements(capsys: pytest.CaptureFixture[str]
         assert v["collector_ms"][0] > 0 and v["server_ms"][0] > 0  # our server's tree
     statements = out["statements_ms"]
     assert {"COPY measurement_run", "COPY proberun", "COPY report"} <= set(statements)
-    assert statements["COPY measurement_run"] == max(statements.values())
+    assert statements["COPY measurement_run"] > statements["COPY report"]  # 120 rows, 20
     assert not any(kind.startswith(("CREATE", "ALTER")) for kind in statements)  # timed only

@@ -4,6 +4,9 @@ view lands in its run."""
 
 from __future__ import annotations
 
+import json
+import random
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +16,17 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from agent.wire import (
+    MAX_MEASUREMENTS_PER_RESULT,
+    MAX_PROBE_CHARS,
+    MAX_TARGET_CHARS,
+    ProbeResult,
+    Report,
+    ReportBatch,
+    semantic_errors,
+    to_jsonable,
+)
+from agent.wire import Measurement as WireMeasurement
 from benchmarks.ingest_cost import _agents
 from benchmarks.load_shape import AGENT_MIX, BatchStamp
 from collector.db import make_engine
@@ -91,6 +105,10 @@ def test_every_row_goes_to_its_run_and_comes_back(engine: Engine) -> None:
     migrate(engine, "downgrade", "0007")
     assert rows(engine) == ROWS
     with engine.connect() as conn:
+        sign = conn.execute(text("SELECT value FROM measurement WHERE metric = 'rssi_dbm'")
+                            ).scalar_one()
+    assert str(sign) == "-0.0"  # and back
+    with engine.connect() as conn:
         assert conn.execute(text("SELECT to_regclass('measurement_run')")).scalar() is None
 
 
@@ -132,7 +150,7 @@ def test_ingest_lists_each_probe_targets_shapes(engine: Engine) -> None:
     migrate(engine, "upgrade", "head")
     who = _agents(engine)[0]
     stamp = BatchStamp.build(AGENT_MIX, 6, at=T0)
-    for _ in range(2):  # the second upload adds no key (known, and ON CONFLICT)
+    for _ in range(2):  # the second upload's keys are there already (ON CONFLICT)
         store_batch(engine, who, parse_batch(stamp.body(who.agent_id)), T0)
     with engine.connect() as conn:
         keys = conn.execute(text(
@@ -176,3 +194,25 @@ def test_provenance_from_the_runs_is_the_views(engine: Engine,
     assert from_runs == from_view
     assert {u.metric for u in from_runs[0].methods} == set(metrics) - {"no_such_metric"}
     assert from_runs[1].methods != from_runs[0].methods  # the window counts
+
+
+def test_the_largest_run_the_wire_allows_fits_the_readiness_index(engine: Engine) -> None:
+    """PostgreSQL caps an index entry at 2,704 bytes; a run is one entry of the covering
+    readiness index: 200 values under the longest probe name and target."""
+    migrate(engine, "upgrade", "head")
+    who = _agents(engine)[0]
+    rng = random.Random(5)
+    values = [WireMeasurement("dns_ms", "ms", "getaddrinfo", value=rng.uniform(1, 900),
+                              stat="p50")  # random: no compression helps the entry fit
+              for _ in range(MAX_MEASUREMENTS_PER_RESULT)]
+    big = ProbeResult(probe="p" * MAX_PROBE_CHARS, status="ok", started_at=T0,
+                      finished_at=T0, target="t" * MAX_TARGET_CHARS, measurements=values)
+    body = to_jsonable(ReportBatch(reports=[Report(
+        report_id=uuid.uuid4(), agent_id=who.agent_id, created_at=T0, agent_version="0.1.0",
+        results=[big])]))
+    assert semantic_errors(parse_batch(json.dumps(body).encode()).reports[0]) == []
+    store_batch(engine, who, parse_batch(json.dumps(body).encode()), T0)
+    with engine.connect() as conn:
+        n, size = conn.execute(text(
+            "SELECT cardinality(value), pg_column_size(value) FROM measurement_run")).one()
+    assert n == MAX_MEASUREMENTS_PER_RESULT and size > 1_600

@@ -84,6 +84,21 @@ def _edge_rows(session: Session) -> None:
             rng.uniform(5, 400), target="https://speedtest.school.example/speed/",
             stat="value", unit="Mbps", day=22 + i % 3)
     add(agents[1], rooms[0].id, "tcp_connect_ms", None)  # no value: never a sample
+    when = TERM_START + timedelta(days=20, hours=11)  # one run, a value missing in it
+    pair = ProbeRun(report_pk=report.id or 0, probe="latency",
+                    target="teams.microsoft.com:443", status="ok", started_at=when,
+                    finished_at=when)
+    session.add(pair)
+    session.flush()
+    for metric, value, stat in (("tcp_connect_ms", None, "p50"), ("jitter_ms", 12.5, "value"),
+                                ("tcp_connect_ms", 47.25, "p95")):
+        session.add(Measurement(
+            report_pk=report.id or 0, probe_run_id=pair.id or 0, agent_id=agents[4].id,
+            site_id=site.id or 0, room_id=rooms[1].id or 0, time=when, probe="latency",
+            target="teams.microsoft.com:443", metric=metric, value=value,
+            text=None if value is not None else "timeout", unit="ms", method="tcp",
+            stat=stat, period="P2", in_lesson=True))
+        session.flush()
     moved = agents[2]  # its newest rows are in another room
     for _ in range(6):
         add(moved, rooms[-1].id or 0, "tcp_connect_ms", rng.uniform(90, 130), day=40)

@@ -6,13 +6,13 @@ Create Date: 2026-11-28
 
 A probe run's values become one row of ``measurement_run`` (the per-value columns as
 parallel arrays) and ``measurement`` a view that unnests them (``collector.
-measurement_runs``): a fifth of the rows and index entries, and ~0.46 of the database's
-CPU per upload (docs/per-run-storage.md). The view's ``id`` is ``run id << 16 |
+measurement_runs``): a fifth of the rows and index entries, and about half the
+database's CPU per upload (docs/per-run-storage.md). The view's ``id`` is ``run id << 16 |
 position``; an ``INSTEAD OF INSERT`` trigger appends a row written to the view to its
 run's arrays. A run's **shape** is a 64-bit hash of its metric, stat and unit arrays
 (``measurement_shape()``, the same as ``collector.measurement_runs.shape_of``);
-``measurement_key`` lists the shapes each (probe, target) of a site has (ingest adds new
-ones), so readiness knows where each value sits in a run and reads only the values it
+``measurement_key`` lists the shapes each (probe, target) of a site has (ingest writes
+them with the runs), so readiness knows where each value sits in a run and reads only the values it
 judges, from the covering index ``ix_measurement_run_samples``. ``NULLS NOT DISTINCT``:
 PostgreSQL 15 or newer.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alembic import op
+from sqlalchemy import text
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -175,6 +176,11 @@ def _postgresql() -> bool:
 def upgrade() -> None:
     if not _postgresql():
         return
+    if not op.get_context().as_sql:  # offline (--sql): the reader checks the version
+        version = op.get_bind().execute(text("SHOW server_version_num")).scalar_one()
+        if int(version) < 150000:
+            raise RuntimeError(f"revision 0008 needs PostgreSQL 15 or newer (NULLS NOT "
+                               f"DISTINCT); this server is version {version}")
     op.execute(CREATE_SHAPE_FUNCTION)
     op.execute(CREATE_RUNS)
     op.execute(COPY_RUNS)
