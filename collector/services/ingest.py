@@ -143,6 +143,7 @@ def _store_once(session: Session, who: AgentIdentity, batch: ReportBatch,
         ctx = BatchContext(_site_timetable(reads.timetable, who.site_id), reads.room_jobs)
         writer.write(conn, _rows(who, new, now, ctx, writer.stamp))
     session.commit()
+    writer.committed()
     return IngestResponse(accepted=accepted, duplicates=duplicates)
 
 

@@ -2,18 +2,42 @@
 
 :class:`collector.services.ingest_write.CopyWriter` writes a run's values as one row
 (:mod:`collector.measurement_runs`): the run's columns once, its shape, and the values as
-arrays in PostgreSQL's binary format (:mod:`collector.services.pg_arrays`). Its
-(site, probe, target, shape) key goes to ``measurement_key`` with it.
+arrays in PostgreSQL's binary format (:mod:`collector.services.pg_arrays`). The
+(site, probe, target, shape) keys readiness reads go to ``measurement_key`` when this
+process has not seen them committed lately (:func:`known_keys`).
 """
 
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Any
+
+from sqlalchemy import Engine
 
 from collector.measurement_runs import shape_of
 from collector.services.pg_arrays import float8_array, int4_array, text_array
 
 Row = tuple[Any, ...]
+
+_KNOWN_KEYS: weakref.WeakKeyDictionary[Engine, tuple[float, set[tuple[Any, ...]]]] = \
+    weakref.WeakKeyDictionary()
+KNOWN_KEYS_FOR_S = 600.0
+"""How long this process trusts its record of the keys it has seen committed; then it
+sends them again (``ON CONFLICT DO NOTHING``). A key names a shape, not a run: the only
+way the record can be wrong is a database that lost committed rows underneath a running
+collector (restored from a backup older than a shape's first run, or wiped); readiness
+then leaves that shape's runs out until the record expires and the next upload of the
+shape adds its key back, at most this long. Restart the collectors after a restore."""
+
+
+def known_keys(engine: Engine) -> set[tuple[Any, ...]]:
+    """The keys this process has seen committed to ``engine``'s database lately."""
+    now = time.monotonic()
+    held = _KNOWN_KEYS.get(engine)
+    if held is None or now - held[0] > KNOWN_KEYS_FOR_S:
+        held = _KNOWN_KEYS[engine] = (now, set())
+    return held[1]
 
 
 def values_row(run_id: int, report_pk: int, shared: Row,

@@ -34,6 +34,7 @@ from collector.measurement_runs import shape_of
 from collector.migrations.run import alembic_config
 from collector.models import Measurement, Site
 from collector.services import report_provenance as report_provenance_module
+from collector.services import run_values
 from collector.services.ingest import store_batch
 from collector.services.report_provenance import report_provenance
 from collector.wire_validation import parse_batch
@@ -216,3 +217,26 @@ def test_the_largest_run_the_wire_allows_fits_the_readiness_index(engine: Engine
         n, size = conn.execute(text(
             "SELECT cardinality(value), pg_column_size(value) FROM measurement_run")).one()
     assert n == MAX_MEASUREMENTS_PER_RESULT and size > 1_600
+
+
+def test_keys_lost_underneath_a_running_collector_come_back_when_its_record_expires(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process skips the keys it has seen committed (most uploads send none). If the
+    database loses them (a restore, a wipe), the next upload after the record expires
+    (at most ``KNOWN_KEYS_FOR_S``) adds them back: keys name shapes, so every run of
+    theirs is visible again."""
+    migrate(engine, "upgrade", "head")
+    who = _agents(engine)[0]
+    stamp = BatchStamp.build(AGENT_MIX, 6, at=T0)
+
+    def upload_then_count() -> int:
+        store_batch(engine, who, parse_batch(stamp.body(who.agent_id)), T0)
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM measurement_key")).scalar_one())
+
+    assert upload_then_count() == 12
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM measurement_key"))
+    assert upload_then_count() == 0  # the record still says they are there
+    monkeypatch.setattr(run_values, "KNOWN_KEYS_FOR_S", 0.0)
+    assert upload_then_count() == 12
