@@ -5,7 +5,7 @@ columns are its run's (report, agent, site, room, time, probe, target, period, i
 On PostgreSQL each run is one row of ``measurement_run`` with the per-value columns as
 parallel arrays, and ``measurement`` is a view that unnests them, so every reader sees
 the rows of :class:`collector.models.Measurement` as before. The database's CPU per
-upload fell from 14.6-16.1 to 6.0-8.1 ms (docs/per-run-storage.md). SQLite keeps one
+upload fell from 14.6-16.4 to 6.0-9.0 ms (docs/per-run-storage.md). SQLite keeps one
 row per value: it serves one school, and has no arrays.
 
 The view's ``id`` is ``run id × 65,536 + position`` (1-based): the order of a run's
