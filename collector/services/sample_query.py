@@ -250,7 +250,8 @@ def prepared_site(session: OrmSession, site: Site, profiles: Sequence[Profile],
     rows of ``metrics`` (the report's metrics) in ``[since, until)``; the same verdicts as
     :func:`readiness.evaluate_many` on ``measurement_rows(session, site, metrics, ...)``.
 
-    ``aggregate``: group cells in the database (default: on PostgreSQL; it must be).
+    ``aggregate``: on PostgreSQL, group the samples into cells in the database (the
+    default there); otherwise, and always on SQLite, the rows stream into cells here.
     """
     metrics = sorted(set(metrics))
     per_run = session.get_bind().dialect.name == "postgresql"  # measurement_run (0008)

@@ -124,8 +124,7 @@ def block_queries(site: Site, groups: Sequence[GroupKey], shapes: Sequence[Shape
     holds any: one index-only range, each run counted once for all its groups (a row per
     value, as :func:`group_parts` makes, costs ~1 µs more per value in the database)."""
     out = []
-    for _k, wanted, where in _wanted(site, groups, shapes, not_room_test, room_tests,
-                                     window):
+    for wanted, where in _wanted(site, groups, shapes, not_room_test, room_tests, window):
         block = (R.in_lesson, R.room_id, R.period)
         out.append(BlockQuery(select(
             *block, binary_agg(func.int8send(func.hashtextextended(R.agent_id, 0))),
@@ -138,7 +137,7 @@ def block_queries(site: Site, groups: Sequence[GroupKey], shapes: Sequence[Shape
 
 def _wanted(site: Site, groups: Sequence[GroupKey], shapes: Sequence[Shape],
             not_room_test: Callable[[Any], Any], room_tests: set[GroupKey],
-            window: Window) -> Iterable[tuple[Shape, list[tuple[int, int]], list[Any]]]:
+            window: Window) -> Iterable[tuple[list[tuple[int, int]], list[Any]]]:
     """Per shape holding any of ``groups``: the (group, 1-based position) pairs and the
     conditions on its runs."""
     index = {key: i for i, key in enumerate(groups)}
@@ -152,7 +151,7 @@ def _wanted(site: Site, groups: Sequence[GroupKey], shapes: Sequence[Shape],
                  R.shape == k.shape, *window(R.time)]
         if any(groups[g] in room_tests for g, _p in wanted):
             where.append(not_room_test(R.report_pk))
-        yield k, wanted, where
+        yield wanted, where
 
 
 def group_parts(site: Site, groups: Sequence[GroupKey], shapes: Sequence[Shape],
@@ -163,8 +162,7 @@ def group_parts(site: Site, groups: Sequence[GroupKey], shapes: Sequence[Shape],
     hash is ambiguous). ``not_room_test(report_pk)``: the condition that leaves a
     coordinated room test's rows out, applied where one of the groups holds them."""
     parts = []
-    for _k, wanted, where in _wanted(site, groups, shapes, not_room_test, room_tests,
-                                     window):
+    for wanted, where in _wanted(site, groups, shapes, not_room_test, room_tests, window):
         u = _positioned(where, [g for g, _p in wanted], [p for _g, p in wanted],
                         Integer())
         parts.append(select(u.c.label.label("g"), u.c.in_lesson, u.c.agent_id, u.c.room_id,
