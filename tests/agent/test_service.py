@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -278,9 +279,12 @@ def test_poll_keeps_the_clock_offset_and_the_salt_for_the_workers(tmp_path: Path
     config = write_config(tmp_path, server.url, **QUIET)
     assert load_config(config, environ={}).site_salt == ""
     t = FakeTime(start=time.time())
+    # seeded: a new agent's first inventory and route runs fall at random within 10 and
+    # 60 minutes (FIRST_RUN_WITHIN_S), and unseeded one came first in ~5 % of runs
     sup = Supervisor(config, wait=t.wait, wall=t.wall, max_runs=1,
-                     cpu_seconds=lambda: 0.0)
+                     cpu_seconds=lambda: 0.0, rng=random.Random(7))
     delay = sup.step()
+    assert sup.planner.next_due(time.monotonic(), sup.slot()) > 30.0
     assert delay == pytest.approx(25.0, abs=1.0)  # the collector's poll interval wins
     state = load_state(state_path(tmp_path / "spool"))
     assert state.clock_offset_s is not None and abs(state.clock_offset_s + 12.0) < 0.1
