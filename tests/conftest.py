@@ -1,6 +1,7 @@
 """Fixtures shared by every test directory: one throwaway PostgreSQL server per session
-(``pg_server``, ``pg_url``; they skip with the reason where PostgreSQL is missing), and
-the root logger put back after each test.
+(``pg_server``, ``pg_url``; they skip with the reason where PostgreSQL is missing), the
+lab tests' rerun after a host stall (``tests.lab.rerun_plugin``), and the root logger put
+back after each test.
 
 The CLIs configure logging (``logging.basicConfig`` onto the ``sys.stderr`` of the
 moment): in a test that stream is pytest's capture, closed afterwards, so a handler left
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["tests.pg.plugin"]
+pytest_plugins = ["tests.pg.plugin", "tests.lab.rerun_plugin", "pytester"]
 
 
 @pytest.fixture(autouse=True)

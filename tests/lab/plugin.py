@@ -102,7 +102,7 @@ def start_collector(lab: Lab, data_dir: Path, port: int = 8000) -> Collector:
     """Run the real collector on ``far_addr:port`` in ``net`` (SQLite in ``data_dir``)."""
     log = open(lab.workdir / "collector.log", "wb")  # noqa: SIM115 (the process keeps it)
     proc = lab.popen("net", [sys.executable, "-m", "classprobe.cli", "collector", "serve",
-                             "--host", lab.far_addr, "--port", str(port), "--log-level", "warning"],
+                             "--host", lab.far_addr, "--port", str(port), "--log-level", "info"],
                      cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
                      env={"CLASSPROBE_DATA_DIR": str(data_dir)})
     log.close()

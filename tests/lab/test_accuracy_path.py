@@ -30,6 +30,10 @@ HOLD_TOLERANCE_S = 0.3
 """``websocket_hold_s`` vs the filter's timer: the filter counts from its TCP accept, the
 probe from the end of the WebSocket handshake (one local round trip later) and sees the
 RST at once (it is blocked in recv); 0.3 s covers both processes' scheduling on a busy VM."""
+STEP_TIMEOUT_S = 10.0
+"""The CLI's own default per step. No case here waits for a timeout (each filter answers
+at once, the dropped STUN requests end after their retransmissions), so on a clean path
+it only bounds how slow a busy machine may be; 3 s failed once in CI (a wss handshake)."""
 PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
                    "all_proxy", "NO_PROXY", "no_proxy")
 
@@ -47,7 +51,8 @@ def path(lab: Lab, certs: CertSet, *args: str, hold_s: float = HOLD_S,
     given = {name.lower() for name in env or {}}
     blank = {name: "" for name in PROXY_VARIABLES if name.lower() not in given}
     return pr.cli(lab, "path", *args, "--ca-bundle", str(certs.ca_bundle), "--no-traceroute",
-                  "--timeout", "3", "--hold", f"{hold_s:g}", "--ping-interval", "0.5",
+                  "--timeout", f"{STEP_TIMEOUT_S:g}", "--hold", f"{hold_s:g}",
+                  "--ping-interval", "0.5",
                   env={**blank, **(env or {})})
 
 

@@ -88,6 +88,11 @@ LOADED_LATENCY_MIN_MS = 5.0
 """Twelve flows saturating tbf keep a standing queue (BBR: 40–65 ms at 5–20 Mbit/s with
 one 4-stream device, ``test_accuracy_bandwidth.BUFFERBLOAT_MIN_MS``); the idle lab RTT is
 0.03–0.3 ms. A loaded latency under 5 ms would mean it was not measured under load."""
+RESULTS_WITHIN_S = 90.0
+"""How long after a test's window its result may take to be complete: the workers upload
+at once (seconds), but a CI machine that stalls can make an upload time out, and the
+agent then retries (within 10 s here, see :func:`enrol`). Waiting costs nothing when the
+results are in: :func:`wait_complete` returns as soon as they are."""
 SHARE_SUM_SLACK_PCT = 0.5
 """Shares are rounded to 0.1 % each: three of them sum to 100 ± 0.15."""
 
@@ -124,6 +129,9 @@ def enrol(lab: Lab, collector: Collector, token: str, config: Path) -> str:
     # guardrails have their own tests; here only a CPU at 100 % pauses.
     cfg.busy_cpu_pct = 100.0
     cfg.pause_on_battery = False
+    # A failed upload is retried within 10 s (not up to 10 minutes): the results must
+    # arrive within RESULTS_WITHIN_S even if the collector was briefly unreachable.
+    cfg.backoff_base_s, cfg.backoff_cap_s = 2.0, 10.0
     save_config(config, cfg)
     return cfg.agent_id
 
@@ -209,7 +217,7 @@ def check_direction(got: dict[str, Any], direction: str, agents: list[str],
 
 
 def check_result(got: dict[str, Any], agents: list[str], rate_mbit: float,
-                 seconds: float, true_skew_s: float) -> dict[str, float]:
+                 seconds: float, true_skew_s: float | None) -> dict[str, float]:
     busy = [f["reason"] for f in got["failures"] if f["reason"].startswith("paused: PC busy")]
     assert not busy, (
         f"the agents' guardrail paused room test {got['job_id']} ({busy[0]}): the three "
@@ -218,6 +226,7 @@ def check_result(got: dict[str, Any], agents: list[str], rate_mbit: float,
     assert got["failures"] == [] and got["notes"] == [], got
     assert sorted(got["expected_agents"]) == agents
     assert sorted(got["reported_agents"]) == agents
+    assert true_skew_s is not None, f"no device's bandwidth run of {got['job_id']} is stored"
     skew = got["start_skew_s"]
     assert skew is not None and 0 <= skew < MAX_START_SKEW_S, got
     assert 0 <= true_skew_s < MAX_START_SKEW_S, f"the devices started {true_skew_s} s apart"
@@ -258,13 +267,13 @@ def test_room_total_of_three_agents_is_the_bottleneck_goodput(
 
     def agent_logs() -> str:
         return "\n".join(f"--- {log}:\n{log.read_text(errors='replace')[-3000:]}"
-                         for log in logs)
+                         for log in [*logs, lab.workdir / "collector.log"])
 
     sleep_until(window_end(first) + PHASE_GAP_S)  # the first test's windows are over
     lab.shape("both", SECOND_RATE_MBIT)
     sleep_until(window_end(second))
-    got_first = wait_complete(lab, db, first["job_id"], 30, agent_logs)
-    got_second = wait_complete(lab, db, second["job_id"], 30, agent_logs)
+    got_first = wait_complete(lab, db, first["job_id"], RESULTS_WITHIN_S, agent_logs)
+    got_second = wait_complete(lab, db, second["job_id"], RESULTS_WITHIN_S, agent_logs)
     skews = true_start_skews(lab, db)
 
     for proc in procs:  # SIGTERM: each supervisor stops cleanly (nothing is running now)
@@ -272,10 +281,10 @@ def test_room_total_of_three_agents_is_the_bottleneck_goodput(
         assert proc.returncode == 0, agent_logs()
 
     totals = check_result(got_first, agents, FIRST_RATE_MBIT, FIRST_SECONDS,
-                          skews[first["job_id"]])
+                          skews.get(first["job_id"]))
     assert set(totals) == {"download", "upload"}
     slower = check_result(got_second, agents, SECOND_RATE_MBIT, SECOND_SECONDS,
-                          skews[second["job_id"]])
+                          skews.get(second["job_id"]))
     assert set(slower) == {"download"}
     # the total follows the bottleneck, not the devices: half the rate, half the total
     assert slower["download"] / totals["download"] == pytest.approx(
