@@ -62,11 +62,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             break
         notes.append(f"attempt {len(notes) + 1} failed during {attempt.stalls.describe()}: "
                      f"{message}")
+    # the call's report carries them; the setup's when a rerun's setup failed (no call)
+    carrier = next((r for r in reports if r.when == "call"), reports[0])
+    carrier.sections.append((SECTION, attempt.stalls.describe()))
+    if notes:
+        carrier.sections.append((RERUN_SECTION, "\n".join(notes)))
     for report in reports:
-        if report.when == "call":
-            report.sections.append((SECTION, attempt.stalls.describe()))
-            if notes:
-                report.sections.append((RERUN_SECTION, "\n".join(notes)))
         item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True

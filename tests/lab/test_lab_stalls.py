@@ -85,6 +85,19 @@ def test_stalled_once():
 
 def test_always_wrong():
     assert 1 + 1 == 3, "the probe is wrong"
+
+SETUPS = Path(__file__).with_name("setups")
+
+@pytest.fixture
+def second_setup_fails():
+    n = int(SETUPS.read_text()) + 1 if SETUPS.exists() else 1
+    SETUPS.write_text(str(n))
+    if n == 2:
+        raise RuntimeError("the lab did not start")
+
+def test_stalled_then_setup_fails(second_setup_fails):
+    stall()
+    assert False, "cut short"
 """
 
 
@@ -117,3 +130,12 @@ def test_a_failure_without_a_stall_is_not_rerun(pytester: pytest.Pytester,
     text = result.stdout.str()
     assert "rerun after a host stall" not in text
     assert f"no stall >= {STALL_THRESHOLD_S:g} s" in text  # the report's section
+
+
+def test_a_rerun_whose_setup_fails_is_still_listed(pytester: pytest.Pytester,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_child(pytester, monkeypatch, "setup_fails")
+    result.assert_outcomes(errors=1)
+    text = result.stdout.str()
+    assert "RuntimeError: the lab did not start" in text
+    assert "lab tests rerun after a host stall" in text and "cut short" in text
