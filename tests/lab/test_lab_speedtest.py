@@ -17,9 +17,16 @@ has ended (its consumer joins threads in order), each on a fresh connection. Whe
 stalls on a loss at the gateway's full queue (an RTO), new requests wait behind it and the
 link idles. Measured here with 2 threads: download median 19.02 Mbit/s (−0.6 %) over 43
 runs, 41 within −4.7 %, 2 at −11 and −12 %; upload −2.7 … +3.8 % over 21 runs. A stall
-only ever lowers the reading, so a second run is allowed when the first misses; every
-run must stay within −15 % (download +2 %, upload +8 %), and the last must meet both
+only ever lowers the download, so a second run is allowed when the first misses; every
+run must stay within −15 % … +2 % for the download, and the last must meet both
 tolerances.
+
+The upload's over-count has no such fixed bound: it is whatever the two sockets held
+unsent when the time limit cut the requests, up to their send buffers (autotuned to
+megabytes), divided by the duration. A CI run read +10.5 % once (the retry then read
+−0.4 %). So a run that is retried is held to a gross-error bound on its upload,
++``UPLOAD_RETRIED_CEILING`` (a doubled count, say, still fails), and the last run to the
+tolerance.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ SECONDS = 6
 DOWNLOAD_TOLERANCE = 0.05
 UPLOAD_TOLERANCE = 0.08
 STALL_FLOOR = 0.85
+UPLOAD_RETRIED_CEILING = 0.25
 DOWNLOAD_CEILING = 0.02
 ATTEMPTS = 2
 
@@ -85,5 +93,5 @@ def test_speedtest_backend_meets_the_shaped_truth(lab: Lab, lab_collector: Colle
             break
     for got in runs:
         assert STALL_FLOOR <= got["download_mbps"] / truth <= 1 + DOWNLOAD_CEILING, runs
-        assert STALL_FLOOR <= got["upload_mbps"] / truth <= 1 + UPLOAD_TOLERANCE, runs
+        assert STALL_FLOOR <= got["upload_mbps"] / truth <= 1 + UPLOAD_RETRIED_CEILING, runs
     assert within(runs[-1]), f"truth {truth:.3f} Mbit/s, runs {runs}"
