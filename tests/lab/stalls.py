@@ -54,6 +54,8 @@ class Stalls:
     seen: list[tuple[float, float]] = field(default_factory=list)
     watched_s: float = 0.0
     steal_s: float | None = None
+    latest_s: float = 0.0
+    """The latest wake-up, stall or not: how close ordinary load came to the threshold."""
 
     @property
     def longest_s(self) -> float:
@@ -62,8 +64,8 @@ class Stalls:
     def describe(self) -> str:
         steal = "not reported" if self.steal_s is None else f"{self.steal_s:.2f} s"
         if not self.seen:
-            return (f"no stall >= {STALL_THRESHOLD_S:g} s in {self.watched_s:.1f} s "
-                    f"(host steal {steal})")
+            return (f"no stall >= {STALL_THRESHOLD_S:g} s in {self.watched_s:.1f} s (latest "
+                    f"wake-up {self.latest_s * 1000:.0f} ms late; host steal {steal})")
         listed = ", ".join(f"{late:.2f} s at +{at:.1f} s" for at, late in self.seen[:5])
         more = f" and {len(self.seen) - 5} more" if len(self.seen) > 5 else ""
         return (f"{len(self.seen)} stall(s) in {self.watched_s:.1f} s: {listed}{more} "
@@ -93,6 +95,7 @@ class StallWatch:
         while not self._stop.wait(self.tick_s):
             now = self._clock()
             late = now - before - self.tick_s
+            self.stalls.latest_s = max(self.stalls.latest_s, late)
             if late >= self.threshold_s:
                 self.stalls.seen.append((before - self._started, late))
             before = now

@@ -43,6 +43,7 @@ def test_watch_notes_a_late_wake_up_and_nothing_else() -> None:
     assert late == pytest.approx(1.0)
     assert at == pytest.approx(0.03)
     assert watch.stalls.steal_s is None
+    assert watch.stalls.latest_s == pytest.approx(1.0)
     assert "1 stall(s)" in watch.stalls.describe() and "not reported" in watch.stalls.describe()
 
 
@@ -130,6 +131,7 @@ def test_a_failure_without_a_stall_is_not_rerun(pytester: pytest.Pytester,
     text = result.stdout.str()
     assert "rerun after a host stall" not in text
     assert f"no stall >= {STALL_THRESHOLD_S:g} s" in text  # the report's section
+    assert "ms late; host steal" in text
 
 
 def test_a_rerun_whose_setup_fails_is_still_listed(pytester: pytest.Pytester,
