@@ -9,8 +9,9 @@ lab test that fails while such a stall happened is rerun (``tests.lab.rerun_plug
 :class:`StallWatch` finds stalls from the inside: a thread asks to sleep ``tick_s`` and
 notes every wake-up later than ``threshold_s``. Ordinary load does not come near it: on
 this 2-core VM, over a whole run of the lab (5 minutes, 29,232 ticks) the watch woke at
-most 37 ms late (p99 2.6 ms; the scheduler and the interpreter's 5 ms GIL switch), while
-the failures it is for showed 3–35 s of silence. The host's steal counter
+most 37 ms late (p99 2.6 ms; the scheduler and the interpreter's 5 ms GIL switch), and
+inside pytest at most 40 ms in any of 71 lab tests, while the failures it is for showed
+3–35 s of silence. The host's steal counter
 (``/proc/stat``) is read alongside as evidence; it is not part of the decision, as not
 every hypervisor reports it (a process stopped with SIGSTOP, as the plugin's tests do, shows none).
 """
