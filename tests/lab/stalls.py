@@ -11,9 +11,9 @@ notes every wake-up later than ``threshold_s``. Ordinary load does not come near
 this 2-core VM, over a whole run of the lab (5 minutes, 29,232 ticks) the watch woke at
 most 37 ms late (p99 2.6 ms; the scheduler and the interpreter's 5 ms GIL switch), and
 inside pytest at most 40 ms in any of 71 lab tests, while the failures it is for showed
-3–35 s of silence. The host's steal counter
-(``/proc/stat``) is read alongside as evidence; it is not part of the decision, as not
-every hypervisor reports it (a process stopped with SIGSTOP, as the plugin's tests do, shows none).
+3–35 s of silence. The host's steal counter (``/proc/stat``) is read alongside as
+evidence; it is not part of the decision, as not every hypervisor reports it (and a
+process stopped with SIGSTOP, as the plugin's tests do, shows none).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 STALL_THRESHOLD_S = 0.25
-"""A wake-up this late is a stall: ~7x the worst lateness ordinary lab load gave the watch."""
+"""A wake-up this late is a stall: ~6x the worst lateness ordinary lab load gave the watch."""
 TICK_S = 0.01
 USER_HZ = 100
 """``/proc/stat`` counts in 1/USER_HZ s (100 on Linux for every architecture we run)."""
@@ -52,20 +52,17 @@ def read_steal_seconds() -> float | None:
 class Stalls:
     """What a watch saw: each stall as (seconds since the watch started, seconds late)."""
 
+    threshold_s: float = STALL_THRESHOLD_S
     seen: list[tuple[float, float]] = field(default_factory=list)
     watched_s: float = 0.0
     steal_s: float | None = None
     latest_s: float = 0.0
     """The latest wake-up, stall or not: how close ordinary load came to the threshold."""
 
-    @property
-    def longest_s(self) -> float:
-        return max((late for _, late in self.seen), default=0.0)
-
     def describe(self) -> str:
         steal = "not reported" if self.steal_s is None else f"{self.steal_s:.2f} s"
         if not self.seen:
-            return (f"no stall >= {STALL_THRESHOLD_S:g} s in {self.watched_s:.1f} s (latest "
+            return (f"no stall >= {self.threshold_s:g} s in {self.watched_s:.1f} s (latest "
                     f"wake-up {self.latest_s * 1000:.0f} ms late; host steal {steal})")
         listed = ", ".join(f"{late:.2f} s at +{at:.1f} s" for at, late in self.seen[:5])
         more = f" and {len(self.seen) - 5} more" if len(self.seen) > 5 else ""
@@ -81,13 +78,12 @@ class StallWatch:
                  steal: Callable[[], float | None] = read_steal_seconds) -> None:
         if not 0 < tick_s < threshold_s:
             raise ValueError(f"need 0 < tick_s < threshold_s, got {tick_s}, {threshold_s}")
-        self.threshold_s = threshold_s
         self.tick_s = tick_s
         self._clock = clock
         self._steal = steal
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stall-watch", daemon=True)
-        self.stalls = Stalls()
+        self.stalls = Stalls(threshold_s)
         self._started = 0.0
         self._steal_start: float | None = None
 
@@ -97,7 +93,7 @@ class StallWatch:
             now = self._clock()
             late = now - before - self.tick_s
             self.stalls.latest_s = max(self.stalls.latest_s, late)
-            if late >= self.threshold_s:
+            if late >= self.stalls.threshold_s:
                 self.stalls.seen.append((before - self._started, late))
             before = now
 

@@ -35,7 +35,7 @@ def test_watch_notes_a_late_wake_up_and_nothing_else() -> None:
     def clock() -> float:
         return left.pop(0) if left else readings[-1]
 
-    with StallWatch(tick_s=0.01, clock=clock, steal=lambda: None) as watch:
+    with StallWatch(threshold_s=0.5, tick_s=0.01, clock=clock, steal=lambda: None) as watch:
         while left:
             time.sleep(0.001)
     assert len(watch.stalls.seen) == 1
@@ -45,6 +45,7 @@ def test_watch_notes_a_late_wake_up_and_nothing_else() -> None:
     assert watch.stalls.steal_s is None
     assert watch.stalls.latest_s == pytest.approx(1.0)
     assert "1 stall(s)" in watch.stalls.describe() and "not reported" in watch.stalls.describe()
+    assert "no stall >= 0.5 s" in Stalls(0.5).describe()  # the watch's threshold, not 0.25
 
 
 def test_watch_refuses_a_tick_not_below_the_threshold() -> None:
