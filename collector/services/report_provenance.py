@@ -64,10 +64,6 @@ class Provenance:
     """The window the report was limited to (a campaign's), if any."""
     timetable: TimetableSummary | None = None
 
-    @property
-    def method_names(self) -> tuple[str, ...]:
-        return tuple(sorted({m.method for m in self.methods}))
-
 
 def timetable_summary(tt: Timetable) -> TimetableSummary:
     return TimetableSummary(
