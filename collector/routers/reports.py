@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Request
 
 from agent.wire import IngestResponse, ReportBatch
 from collector.deps import AgentDep, SettingsDep
 from collector.errors import Problem, wire_problem
-from collector.models import utcnow
 from collector.ratelimit import check_agent_rate
 from collector.services.enrolment import AgentIdentity
-from collector.services.ingest import store_batch
+from collector.services.ingest import Upload
+from collector.services.ingest_queue import ingest_queue
 from collector.streaming import read_limited
 from collector.wire_validation import WireError, parse_batch
 
@@ -43,17 +42,6 @@ async def ingest_reports(request: Request, who: AgentDep,
     check_agent_rate(request, who.agent_id, "POST /api/v1/reports")
     body = await read_limited(request, settings.max_body_bytes, "report batch")
     batch = _parse(body, who)
-    engine = request.app.state.engine
-    return await to_thread.run_sync(  # stamped when written, not before the wait
-        lambda: store_batch(engine, who, batch, utcnow()),
-        limiter=_writers(request, settings.ingest_concurrency))
-
-
-def _writers(request: Request, concurrency: int) -> CapacityLimiter:
-    """The process's ingest writers (made in the event loop, on first use): a batch
-    waits here for a writer rather than holding a thread and a database connection."""
-    state = request.app.state
-    limiter: CapacityLimiter | None = getattr(state, "ingest_writers", None)
-    if limiter is None:
-        limiter = state.ingest_writers = CapacityLimiter(concurrency)
-    return limiter
+    queue = ingest_queue(request.app.state, request.app.state.engine,
+                         settings.ingest_concurrency, settings.ingest_group_reports)
+    return await queue.store(Upload(who, batch))

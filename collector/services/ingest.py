@@ -1,22 +1,32 @@
-"""Store a validated batch: one transaction, idempotent on ``report_id``.
+"""Store validated uploads: a group of them in one transaction, idempotent on ``report_id``.
 
-A report whose id is already stored is a duplicate (a retry from the agent's spool, or a
-replica that raced us) and is skipped. When two uploads of the same report run at once,
-the loser's commit fails on the unique ``report_id``; the whole batch is rolled back and
-tried again, and the raced report then shows up as a duplicate — never as an error. A
-batch whose pooled connection the database had dropped (a restart) is tried again on a
-fresh one.
+An upload is one agent's report batch. :func:`store_group` writes several uploads (perhaps
+of different agents and sites: whatever waited for a writer,
+:mod:`collector.services.ingest_queue`) in one transaction, with one round of reads before
+the rows and one commit, where each upload used to pay for its own; :func:`store_batch`
+is a group of one. Each upload gets the answer it would have got alone.
+
+A report whose id is already stored, or comes earlier in the group, is a duplicate (a
+retry from the agent's spool, or a replica that raced us) and is skipped. When two
+uploads of the same report run at once, the loser's commit fails on the unique
+``report_id``; the whole group is rolled back and tried again, and the raced report then
+shows up as a duplicate — never as an error. A group whose pooled connection the database
+had dropped (a restart), or that the database chose as a deadlock's victim, is tried
+again. A group that fails otherwise is written again upload by upload, so one upload the
+database refuses costs no other upload its answer; when the database is unavailable every
+upload of the group gets that error at once (a 503: the agents keep their spool).
 
 Each measurement is tagged with the timetable period its probe run started in
-(``period``/``in_lesson``; None/None when the site has no timetable). The site's timetable
-is read once per batch. A report's ``job_id`` that is not a job of the agent's own room is
+(``period``/``in_lesson``; None/None when the site has no timetable). A site's timetable
+is read once per group. A report's ``job_id`` that is not a job of the agent's own room is
 dropped (the report is still stored: data is never lost) and logged as a warning, so a
 stray id cannot pollute another room's test. The agent's clock offset is taken from the
 newest report that carries one.
 
-The rows go through :mod:`collector.services.ingest_write` (raw DBAPI: ``executemany`` on
-SQLite, ``COPY`` on PostgreSQL), the small reads and the agent update through SQLAlchemy
-Core; one process's SQLite writers queue on a lock (:func:`_one_writer`).
+The reads go through :mod:`collector.services.ingest_read` (one statement per group on
+PostgreSQL), the rows through :mod:`collector.services.ingest_write` (raw DBAPI:
+``executemany`` on SQLite, ``COPY`` on PostgreSQL); one process's SQLite writers queue on
+a lock (:func:`_one_writer`).
 """
 
 from __future__ import annotations
@@ -31,20 +41,32 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 
 from agent.timetable import Timetable, TimetableError, locate
 from agent.wire import IngestResponse, Report, ReportBatch
 from collector.services.enrolment import AgentIdentity
-from collector.services.ingest_write import BatchQuery, ReportRows, RunRows, writer_for
+from collector.services.ingest_read import BatchQuery
+from collector.services.ingest_write import ReportRows, RunRows, writer_for
 from collector.services.metrics import count_ingest
 from collector.services.timetables import parsed_timetable
 
 ATTEMPTS = 3
+RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
+"""A deadlock's victim, a serialization failure: the database asks for the transaction to
+be tried again."""
 log = logging.getLogger("classprobe.collector.ingest")
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _WRITERS_GUARD = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One agent's validated report batch, as it came in one request."""
+
+    who: AgentIdentity
+    batch: ReportBatch
 
 
 @dataclass(frozen=True)
@@ -119,32 +141,45 @@ def _agent_values(batch: ReportBatch, now: datetime) -> dict[str, Any]:
     return values
 
 
-def _store_once(session: Session, who: AgentIdentity, batch: ReportBatch,
-                now: datetime) -> IngestResponse:
-    ids = [str(r.report_id) for r in batch.reports]
+def _query(upload: Upload, now: datetime) -> BatchQuery:
+    who, batch = upload.who, upload.batch
+    return BatchQuery(
+        who.agent_id, who.site_id, who.room_id, [str(r.report_id) for r in batch.reports],
+        sorted({r.job_id for r in batch.reports if r.job_id is not None}),
+        _agent_values(batch, now), sum(len(r.results) for r in batch.reports))
+
+
+def _store_once(session: Session, uploads: list[Upload],
+                now: datetime) -> list[IngestResponse]:
     conn = session.connection()
     writer = writer_for(conn)
-    reads = writer.read(conn, BatchQuery(
-        who.agent_id, who.site_id, who.room_id, ids,
-        sorted({r.job_id for r in batch.reports if r.job_id is not None}),
-        _agent_values(batch, now), sum(len(r.results) for r in batch.reports)))
-    seen = set(reads.known)
-    accepted: list[str] = []
-    duplicates: list[str] = []
-    new: list[Report] = []
-    for report, rid in zip(batch.reports, ids, strict=True):
-        if rid in seen:
-            duplicates.append(rid)
-            continue
-        seen.add(rid)  # the same id twice in one batch: store it once
-        new.append(report)
-        accepted.append(rid)
-    if new:
-        ctx = BatchContext(_site_timetable(reads.timetable, who.site_id), reads.room_jobs)
-        writer.write(conn, _rows(who, new, now, ctx, writer.stamp))
+    queries = [_query(upload, now) for upload in uploads]
+    seen: set[str] = set()  # stored, or earlier in the group
+    rows: list[ReportRows] = []
+    responses = []
+    for upload, query, reads in zip(uploads, queries, writer.read(conn, queries),
+                                    strict=True):
+        seen.update(reads.known)
+        accepted: list[str] = []
+        duplicates: list[str] = []
+        new: list[Report] = []
+        for report, rid in zip(upload.batch.reports, query.report_ids, strict=True):
+            if rid in seen:
+                duplicates.append(rid)
+                continue
+            seen.add(rid)  # the same id twice: stored once
+            new.append(report)
+            accepted.append(rid)
+        if new:
+            who = upload.who
+            ctx = BatchContext(_site_timetable(reads.timetable, who.site_id), reads.room_jobs)
+            rows.extend(_rows(who, new, now, ctx, writer.stamp))
+        responses.append(IngestResponse(accepted=accepted, duplicates=duplicates))
+    if rows:
+        writer.write(conn, rows)
     session.commit()
     writer.committed()
-    return IngestResponse(accepted=accepted, duplicates=duplicates)
+    return responses
 
 
 def _one_writer(engine: Engine) -> AbstractContextManager[object]:
@@ -162,22 +197,53 @@ def _one_writer(engine: Engine) -> AbstractContextManager[object]:
     return lock
 
 
-def store_batch(engine: Engine, who: AgentIdentity, batch: ReportBatch,
-                now: datetime) -> IngestResponse:
-    """Store every new report of ``batch`` in one transaction; list the duplicates."""
+def _retried(exc: DBAPIError) -> bool:
+    """The database asks for the transaction again, or dropped the pooled connection."""
+    return exc.connection_invalidated or getattr(
+        exc.orig, "sqlstate", None) in RETRIED_SQLSTATES
+
+
+def _write_group(engine: Engine, uploads: list[Upload], now: datetime) -> list[IngestResponse]:
+    """Every upload in one transaction, tried up to :data:`ATTEMPTS` times."""
     for attempt in range(1, ATTEMPTS + 1):
         with _one_writer(engine), Session(engine) as session:
             try:
-                response = _store_once(session, who, batch, now)
+                responses = _store_once(session, uploads, now)
             except IntegrityError:
                 session.rollback()
                 if attempt == ATTEMPTS:
                     raise
                 continue
-            except DBAPIError as exc:  # a pooled connection the database had dropped
-                if not exc.connection_invalidated or attempt == ATTEMPTS:
+            except DBAPIError as exc:
+                if not _retried(exc) or attempt == ATTEMPTS:
                     raise
-                continue
-        count_ingest(engine, batch, response)  # committed: the /metrics counters
-        return response
+                continue  # the session's close rolls back what is left
+        for upload, response in zip(uploads, responses, strict=True):
+            count_ingest(engine, upload.batch, response)  # committed: /metrics counters
+        return responses
     raise AssertionError("unreachable")
+
+
+def store_group(engine: Engine, uploads: list[Upload],
+                now: datetime) -> list[IngestResponse | Exception]:
+    """Each upload's answer, or the error that kept it from being stored: all of them in
+    one transaction; if that fails, upload by upload (unless the database is unavailable,
+    which no upload can help)."""
+    try:
+        return list(_write_group(engine, uploads, now))
+    except Exception as exc:  # noqa: BLE001 - an upload's error is its answer
+        if len(uploads) == 1 or isinstance(exc, OperationalError):
+            return [exc] * len(uploads)
+        log.warning("a group of %d uploads failed (%s: %s); storing them one by one",
+                    len(uploads), type(exc).__name__, str(exc).splitlines()[0] if str(exc)
+                    else "")
+        return [store_group(engine, [upload], now)[0] for upload in uploads]
+
+
+def store_batch(engine: Engine, who: AgentIdentity, batch: ReportBatch,
+                now: datetime) -> IngestResponse:
+    """Store every new report of ``batch`` in one transaction; list the duplicates."""
+    (answer,) = store_group(engine, [Upload(who, batch)], now)
+    if isinstance(answer, Exception):
+        raise answer
+    return answer

@@ -9,9 +9,10 @@ all of it per-row work in SQLAlchemy and psycopg.
 - SQLite (:class:`SqliteWriter`): one ``INSERT`` per report and per probe run, the new id
   from ``lastrowid`` (SQLite runs in process: a statement costs microseconds), then one
   ``executemany`` for all measurements.
-- PostgreSQL with psycopg 3 (:class:`CopyWriter`): the batch's reads, the agent's update
-  and the ids of the new reports and probe runs (``nextval`` over ``generate_series``) in
-  one statement, then each table is written with one binary ``COPY ... FROM STDIN``; a
+- PostgreSQL with psycopg 3 (:class:`CopyWriter`): the group's reads, the agents' update
+  and the ids of the new reports and probe runs in one statement
+  (:func:`collector.services.ingest_read.read_at_once`), then each table is written with
+  one binary ``COPY ... FROM STDIN``; a
   probe run's values are one row of ``measurement_run`` (:mod:`collector.
   measurement_runs`), arrays packed by :mod:`collector.services.pg_arrays`.
 - Anything else (:class:`CoreWriter`): SQLAlchemy Core, row by row; slower, portable.
@@ -26,18 +27,23 @@ when the database is gone), exactly as the ORM would raise it, so the retry in
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Table, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, Table, insert
 
 from collector.measurement_runs import KEY_COLUMNS, VALUE_ARRAYS
 from collector.measurement_runs import RUN_COLUMNS as VALUE_RUN_COLUMNS
-from collector.models import Agent, Job, Measurement, ProbeRun, Report, Timetable
+from collector.models import Measurement, ProbeRun, Report
+from collector.services.dbapi_errors import as_sqlalchemy_error
+from collector.services.ingest_read import (
+    BatchQuery,
+    BatchReads,
+    read_at_once,
+    read_separately,
+)
 from collector.services.pg_arrays import BYTEA
 from collector.services.run_values import known_keys, values_row
 
@@ -72,60 +78,18 @@ class ReportRows:
     runs: list[RunRows] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class BatchQuery:
-    """What ingest asks of the database before it writes a batch, and the agent's update."""
-
-    agent_id: str
-    site_id: int
-    room_id: int
-    report_ids: list[str]
-    job_ids: list[str]
-    """The batch's job ids, to be checked against the agent's room."""
-    agent_values: dict[str, Any]
-    """The agent row's new values (``last_seen``, and ``agent_version``/``clock_offset_s``
-    when the batch carries them)."""
-    runs: int
-    """Probe runs in the batch (at most that many run ids are needed)."""
-
-
-@dataclass(frozen=True)
-class BatchReads:
-    known: frozenset[str]
-    """Report ids of the batch already stored (duplicates)."""
-    room_jobs: frozenset[str]
-    """Job ids of the batch that are jobs of the agent's room and site."""
-    timetable: str | None
-    """The site's timetable document, None without one."""
-
-
 class Writer(Protocol):
     stamp: Callable[[datetime], Any]
     """A timezone-aware datetime as its column stores it."""
 
-    def read(self, conn: Connection, query: BatchQuery) -> BatchReads:
-        """The batch's reads, and the agent's update, in the caller's transaction."""
+    def read(self, conn: Connection, queries: list[BatchQuery]) -> list[BatchReads]:
+        """Each upload's reads, and the agents' update, in the caller's transaction."""
 
     def write(self, conn: Connection, reports: list[ReportRows]) -> int:
         """Insert every row; the number of measurements written."""
 
     def committed(self) -> None:
         """The caller's transaction committed (what was written is there for good)."""
-
-
-def read_separately(conn: Connection, query: BatchQuery) -> BatchReads:
-    """:meth:`Writer.read` one statement at a time (SQLite runs in process: cheap)."""
-    report, job, agent = _table(Report).c, _table(Job).c, _table(Agent).c
-    known = conn.execute(select(report.report_id).where(
-        report.report_id.in_(query.report_ids))).scalars().all() if query.report_ids else []
-    jobs = conn.execute(select(job.id).where(
-        job.id.in_(query.job_ids), job.room_id == query.room_id,
-        job.site_id == query.site_id)).scalars().all() if query.job_ids else []
-    timetable = conn.execute(select(_table(Timetable).c.document).where(
-        _table(Timetable).c.site_id == query.site_id)).scalar()
-    conn.execute(update(_table(Agent)).where(agent.id == query.agent_id)
-                 .values(query.agent_values))
-    return BatchReads(frozenset(known), frozenset(jobs), timetable)
 
 
 def _table(model: Any) -> Table:
@@ -148,22 +112,6 @@ def sqlite_text(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-@contextmanager
-def _as_sqlalchemy_error(conn: Connection, statement: str) -> Iterator[None]:
-    """A DBAPI error as SQLAlchemy raises it, including what SQLAlchemy does on a lost
-    connection: the connection is invalidated (the pool then drops every older one) and
-    the error says so (``connection_invalidated``), so ingest tries again on a new one."""
-    base: Any = conn.dialect.loaded_dbapi.Error
-    try:
-        yield
-    except base as exc:
-        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(statement, None, exc, base, dialect=conn.dialect,
-                                  connection_invalidated=lost) from exc
 
 
 def _columns(conn: Connection, names: tuple[str, ...]) -> str:
@@ -194,7 +142,7 @@ class SqliteWriter:
         cursor = raw.cursor()
         rows: list[Row] = []
         try:
-            with _as_sqlalchemy_error(conn, self.report_sql):
+            with as_sqlalchemy_error(conn, self.report_sql):
                 for report in reports:
                     cursor.execute(self.report_sql, report.report)
                     report_pk = cursor.lastrowid
@@ -203,7 +151,7 @@ class SqliteWriter:
                         head = (report_pk, cursor.lastrowid, *run.shared)
                         rows.extend(head + own for own in run.measurements)
             if rows:
-                with _as_sqlalchemy_error(conn, self.measurement_sql):
+                with as_sqlalchemy_error(conn, self.measurement_sql):
                     cursor.executemany(self.measurement_sql, rows)
         finally:
             cursor.close()
@@ -211,8 +159,9 @@ class SqliteWriter:
 
 
 class CopyWriter:
-    """PostgreSQL through psycopg 3: one statement for the reads, the agent's update and
-    ids from the sequences (:attr:`READ`), then three binary ``COPY``.
+    """PostgreSQL through psycopg 3: one statement for the group's reads, the agents'
+    update and ids from the sequences (:func:`collector.services.ingest_read.
+    read_at_once`), then three binary ``COPY``.
 
     Binary, not text: psycopg's C dumpers write a row of the measurement table in ~2.3 µs
     of client CPU where its text formatter took ~7-8 µs, and the server skips parsing
@@ -221,23 +170,6 @@ class CopyWriter:
     lives for one transaction, so they are kept per engine: a column's type changes only
     with a migration, and a process is restarted after one)."""
 
-    READ = (
-        "WITH seen AS (SELECT report_id FROM report WHERE report_id = ANY(%(ids)s)),"
-        " jobs AS (SELECT id FROM job WHERE id = ANY(%(jobs)s) AND room_id = %(room)s"
-        "  AND site_id = %(site)s),"
-        " agent_update AS (UPDATE agent SET last_seen = %(now)s,"
-        "  agent_version = coalesce(%(version)s, agent_version),"
-        "  clock_offset_s = CASE WHEN %(set_offset)s THEN %(offset)s::float8"
-        "   ELSE clock_offset_s END"
-        "  WHERE id = %(agent)s)"
-        " SELECT ARRAY(SELECT report_id FROM seen), ARRAY(SELECT id FROM jobs),"
-        " (SELECT document FROM timetable WHERE site_id = %(site)s),"
-        " ARRAY(SELECT nextval('report_id_seq') FROM generate_series(1, %(reports)s::integer)),"
-        " ARRAY(SELECT nextval('proberun_id_seq') FROM generate_series(1, %(runs)s::integer))")
-    """Everything before the rows, in one round trip (each costs ~0.25 ms of client CPU
-    and ~0.1 ms of the server's here, more than parsing a report): the duplicates, the
-    room's jobs, the timetable, the agent's update, and ids for every report and run
-    (those of duplicates are never used: a sequence may have gaps)."""
     KEYS = (f"INSERT INTO measurement_key ({', '.join(KEY_COLUMNS)}) VALUES {{}}"
             " ON CONFLICT DO NOTHING")
     """New shapes of a (probe, target) (:data:`collector.measurement_runs.measurement_key`);
@@ -261,19 +193,10 @@ class CopyWriter:
         self.engine = conn.engine
         self.new_keys: set[tuple[Any, ...]] = set()
 
-    def read(self, conn: Connection, query: BatchQuery) -> BatchReads:
-        raw: Any = conn.connection.driver_connection  # a psycopg.Connection
-        values = query.agent_values
-        params = {"ids": query.report_ids, "jobs": query.job_ids, "room": query.room_id,
-                  "site": query.site_id, "agent": query.agent_id,
-                  "now": values["last_seen"], "version": values.get("agent_version"),
-                  "set_offset": "clock_offset_s" in values,
-                  "offset": values.get("clock_offset_s"),
-                  "reports": len(query.report_ids), "runs": query.runs}
-        with raw.cursor() as cursor, _as_sqlalchemy_error(conn, self.READ):
-            cursor.execute(self.READ, params)
-            known, jobs, timetable, self.report_ids, self.run_ids = cursor.fetchone()
-        return BatchReads(frozenset(known), frozenset(jobs), timetable)
+    def read(self, conn: Connection, queries: list[BatchQuery]) -> list[BatchReads]:
+        group = read_at_once(conn, queries)
+        self.report_ids, self.run_ids = group.report_ids, group.run_ids
+        return group.reads
 
     def write(self, conn: Connection, reports: list[ReportRows]) -> int:
         """The rows, with the ids :meth:`read` drew (it must have run first)."""
@@ -285,7 +208,7 @@ class CopyWriter:
             rows: list[Row] = []
             values = 0
             keys: set[tuple[Any, ...]] = set()
-            report_ids = report_ids[:len(reports)]  # read() drew one per report of the batch
+            report_ids = report_ids[:len(reports)]  # read() drew one per report of the group
             for report_pk, report in zip(report_ids, reports, strict=True):
                 for run in report.runs:
                     run_id = run_ids[len(runs)]
@@ -316,7 +239,7 @@ class CopyWriter:
         ordered = sorted(keys, key=lambda k: (k[0], k[1], k[2] is not None, k[2] or "", k[3]))
         marks = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(ordered))
         statement = self.KEYS.format(marks)
-        with _as_sqlalchemy_error(conn, statement):
+        with as_sqlalchemy_error(conn, statement):
             cursor.execute(statement, [v if i < 4 else list(v)
                                        for key in ordered for i, v in enumerate(key)])
 
@@ -326,7 +249,7 @@ class CopyWriter:
     def _column_types(self, conn: Connection, cursor: Any) -> dict[tuple[str, str], int]:
         known = _COLUMN_TYPES.get(conn.engine)
         if known is None:
-            with _as_sqlalchemy_error(conn, self.TYPES):
+            with as_sqlalchemy_error(conn, self.TYPES):
                 cursor.execute(self.TYPES)
                 known = {(table, name): oid for table, name, oid in cursor.fetchall()}
             _COLUMN_TYPES[conn.engine] = known
@@ -340,7 +263,7 @@ class CopyWriter:
             return
         # psycopg's binary int4 dumper wraps an out-of-range int instead of refusing it:
         # wire_validation refuses such integers first (a 422); the ids are int8 (0006).
-        with _as_sqlalchemy_error(conn, statement), cursor.copy(statement) as copy:
+        with as_sqlalchemy_error(conn, statement), cursor.copy(statement) as copy:
             copy.set_types([BYTEA if name in VALUE_ARRAYS and table == "measurement_run"
                             else types[table, name] for name in names])
             for row in rows:

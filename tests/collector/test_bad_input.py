@@ -190,12 +190,12 @@ def test_bad_content_length_is_400() -> None:
 
 def test_unexpected_errors_are_json_500_without_traceback(app: FastAPI, enrolled: Enrolled,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from collector.routers import reports
+    from collector.services import ingest
 
     def boom(*_args: Any) -> None:
         raise RuntimeError("database exploded")
 
-    monkeypatch.setattr(reports, "store_batch", boom)
+    monkeypatch.setattr(ingest, "_write_group", boom)
     with TestClient(app, raise_server_exceptions=False) as client:
         resp = client.post("/api/v1/reports", headers=enrolled.headers,
                            content=batch_body(make_report(enrolled.agent_id)))

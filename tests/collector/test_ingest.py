@@ -97,10 +97,11 @@ def blind_reads(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
         writer = real(conn)
         read = writer.read
 
-        def blind(conn: Any, query: Any) -> Any:
+        def blind(conn: Any, queries: Any) -> Any:
             calls.append(1)
-            reads = read(conn, query)
-            return replace(reads, known=frozenset()) if len(calls) <= times else reads
+            reads = read(conn, queries)
+            return [replace(r, known=frozenset()) for r in reads] if len(calls) <= times \
+                else reads
         writer.read = blind
         return writer
     monkeypatch.setattr(ingest, "writer_for", writer_for)

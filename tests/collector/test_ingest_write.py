@@ -109,7 +109,7 @@ def test_fast_writer_stores_the_same_rows_as_sqlalchemy_core(
         conn = session.connection()
         writer = writer_for(conn)
         assert isinstance(writer, SqliteWriter if db_backend == "sqlite" else CopyWriter)
-        writer.read(conn, query(who, [str(fast.report_id)]))  # draws the ids it writes with
+        writer.read(conn, [query(who, [str(fast.report_id)])])  # draws the ids it writes with
         assert writer.write(conn, _rows(who, [fast], now, NO_TIMETABLE, writer.stamp)) == 3
         portable = CoreWriter()
         assert portable.write(conn, _rows(who, [core], now, NO_TIMETABLE, portable.stamp)) == 3
@@ -150,7 +150,7 @@ def test_each_writer_reads_what_the_separate_statements_read(
             with Session(engine) as session:
                 conn = session.connection()
                 reader = writer_for(conn).read if read == "writer" else read_separately
-                reads = reader(conn, query(who, ids, jobs, **values))
+                (reads,) = reader(conn, [query(who, ids, jobs, **values)])
                 agent = session.get(Agent, who.agent_id)
                 assert agent is not None
                 got.append((reads, (agent.agent_version, agent.clock_offset_s)))
@@ -173,7 +173,7 @@ def test_a_stored_report_id_is_sqlalchemys_integrity_error(enrolled: Enrolled,
         with Session(engine) as session:
             conn = session.connection()
             writer = writer_for(conn)
-            writer.read(conn, query(who, [str(report.report_id)]))
+            writer.read(conn, [query(who, [str(report.report_id)])])
             rows = _rows(who, [report], T0, NO_TIMETABLE, writer.stamp)
             if attempt == 1:
                 writer.write(conn, rows)
