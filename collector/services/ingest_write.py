@@ -1,4 +1,4 @@
-"""Write a batch's new reports, probe runs and measurements in the caller's transaction.
+"""Write a group's new reports, probe runs and measurements in the caller's transaction.
 
 Ingest is the collector's hottest path, so the rows go to the database through the DBAPI
 connection of the session's own transaction, not through the ORM: the load benchmark
@@ -12,16 +12,15 @@ all of it per-row work in SQLAlchemy and psycopg.
 - PostgreSQL with psycopg 3 (:class:`CopyWriter`): the group's reads, the agents' update
   and the ids of the new reports and probe runs in one statement
   (:func:`collector.services.ingest_read.read_at_once`), then each table is written with
-  one binary ``COPY ... FROM STDIN``; a
-  probe run's values are one row of ``measurement_run`` (:mod:`collector.
-  measurement_runs`), arrays packed by :mod:`collector.services.pg_arrays`.
+  one binary ``COPY ... FROM STDIN``; a probe run's values are one row of
+  ``measurement_run`` (:mod:`collector.measurement_runs`), arrays packed by
+  :mod:`collector.services.pg_arrays`.
 - Anything else (:class:`CoreWriter`): SQLAlchemy Core, row by row; slower, portable.
 
 Values arrive ready for the columns (times through :attr:`Writer.stamp`, the same
 conversion :class:`collector.models.UTCDateTime` applies). A database error is raised as
-SQLAlchemy's exception (``IntegrityError`` on a raced ``report_id``, ``OperationalError``
-when the database is gone), exactly as the ORM would raise it, so the retry in
-:func:`collector.services.ingest.store_batch` and the 503 handler see no difference.
+SQLAlchemy's exception (:mod:`collector.services.dbapi_errors`), exactly as the ORM
+would raise it.
 """
 
 from __future__ import annotations

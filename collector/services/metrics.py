@@ -3,7 +3,7 @@
 Every app has its own :class:`prometheus_client.CollectorRegistry` (the library's global
 one is never used: several apps in one process, as in the tests, must not share counts).
 It is found through the app's engine (:func:`metrics_for`) because ingest
-(:func:`collector.services.ingest.store_batch`) is handed the engine, not the app; the
+(:func:`collector.services.ingest.store_group`) is handed the engine, not the app; the
 mapping holds engines weakly, so a dropped app takes its metrics with it.
 
 Counters (per process, like any Prometheus counter; ``rate()`` copes with restarts):
