@@ -8,16 +8,19 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from agent.wire import IngestResponse, Report, ReportBatch
+from collector.app import create_app
 from collector.models import Agent, Job, Site
 from collector.models import Report as ReportRow
 from collector.services import ingest
@@ -25,7 +28,9 @@ from collector.services.enrolment import AgentIdentity
 from collector.services.ingest import Upload, store_batch, store_group
 from collector.services.ingest_read import BatchReads, read_separately
 from collector.services.ingest_write import writer_for
+from collector.services.sites import create_site
 from collector.services.timetables import set_timetable
+from collector.settings import Settings
 from tests.collector.conftest import T0, Enrolled, batch_body, count, enrol, make_report
 from tests.collector.test_ingest_write import identity, query, results, stored
 
@@ -227,3 +232,26 @@ def test_uploads_that_arrive_together_over_http_are_grouped_and_each_answered(
         for _, reports in uploads]
     assert len(groups) == 2 and sum(groups) == len(uploads)  # all but the first together
     assert count(engine, ReportRow) == 2 * len(uploads)
+
+
+def test_the_settings_size_each_process_queue(settings: Settings, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLASSPROBE_INGEST_CONCURRENCY", "2")
+    monkeypatch.setenv("CLASSPROBE_INGEST_GROUP_REPORTS", "3")
+    monkeypatch.setenv("CLASSPROBE_DATABASE_URL", settings.resolved_database_url())
+    monkeypatch.setenv("CLASSPROBE_DATA_DIR", str(tmp_path))
+    app = create_app(Settings())
+    try:
+        with TestClient(app) as client:
+            with Session(app.state.engine) as session:
+                token = create_site(session, "Queue School")
+            agent = enrol(client, token)
+            resp = client.post("/api/v1/reports", headers=agent.headers,
+                               content=batch_body(make_report(agent.agent_id)))
+            assert resp.status_code == 200, resp.text
+            queue = app.state.ingest_queue
+            assert (queue.writers, queue.group_reports) == (2, 3)
+    finally:
+        app.state.engine.dispose()
+    with pytest.raises(ValidationError, match="ingest_group_reports"):
+        Settings(ingest_group_reports=0)
