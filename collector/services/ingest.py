@@ -218,8 +218,6 @@ def _write_group(engine: Engine, uploads: list[Upload], now: datetime) -> list[I
                 if not _retried(exc) or attempt == ATTEMPTS:
                     raise
                 continue  # the session's close rolls back what is left
-        for upload, response in zip(uploads, responses, strict=True):
-            count_ingest(engine, upload.batch, response)  # committed: /metrics counters
         return responses
     raise AssertionError("unreachable")
 
@@ -230,7 +228,7 @@ def store_group(engine: Engine, uploads: list[Upload],
     one transaction; if that fails, upload by upload (unless the database is unavailable,
     which no upload can help)."""
     try:
-        return list(_write_group(engine, uploads, now))
+        responses = _write_group(engine, uploads, now)
     except Exception as exc:  # noqa: BLE001 - an upload's error is its answer
         if len(uploads) == 1 or isinstance(exc, OperationalError):
             return [exc] * len(uploads)
@@ -238,6 +236,11 @@ def store_group(engine: Engine, uploads: list[Upload],
                     len(uploads), type(exc).__name__, str(exc).splitlines()[0] if str(exc)
                     else "")
         return [store_group(engine, [upload], now)[0] for upload in uploads]
+    # committed: the /metrics counters (outside the try: a committed group is never
+    # written again, which would answer its new reports as duplicates)
+    for upload, response in zip(uploads, responses, strict=True):
+        count_ingest(engine, upload.batch, response)
+    return list(responses)
 
 
 def store_batch(engine: Engine, who: AgentIdentity, batch: ReportBatch,

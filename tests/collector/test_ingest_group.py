@@ -255,3 +255,27 @@ def test_the_settings_size_each_process_queue(settings: Settings, tmp_path: Path
         app.state.engine.dispose()
     with pytest.raises(ValidationError, match="ingest_group_reports"):
         Settings(ingest_group_reports=0)
+
+
+def test_a_committed_group_is_never_written_again(
+        client: TestClient, enrolled: Enrolled, engine: Engine, site_token: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error after the commit (here: counting for /metrics) is raised as it is: writing
+    the uploads again one by one would answer their new reports as duplicates."""
+    room = Room(client, engine, enrolled, site_token)
+    uploads = [Upload(who, ReportBatch([make_report(who.agent_id)])) for who in (room.a, room.b)]
+    writes: list[int] = []
+    real = ingest._write_group
+
+    def write(*args: Any) -> Any:
+        writes.append(1)
+        return real(*args)
+
+    def broken_counter(*_args: Any) -> None:
+        raise RuntimeError("counter broke")
+    monkeypatch.setattr(ingest, "_write_group", write)
+    monkeypatch.setattr(ingest, "count_ingest", broken_counter)
+    with pytest.raises(RuntimeError, match="counter broke"):
+        store_group(engine, uploads, NOW)
+    assert len(writes) == 1
+    assert count(engine, ReportRow) == 3  # the one stored before, and both uploads
