@@ -153,15 +153,22 @@ def lab_collector(lab_session: Lab, tmp_path_factory: pytest.TempPathFactory) ->
     return start_collector(lab_session, tmp_path_factory.mktemp("lab-collector"))
 
 
-@pytest.fixture
-def make_lab(lab_required: None) -> Iterator[Callable[..., Lab]]:
-    built: list[Lab] = []
+class LabFactory:
+    """``make_lab``: builds labs of a test's own, and keeps them (to close them, and for
+    a failing test's report: ``tests.lab.rerun_plugin``)."""
 
-    def factory(**kw: Any) -> Lab:
+    def __init__(self) -> None:
+        self.built: list[Lab] = []
+
+    def __call__(self, **kw: Any) -> Lab:
         new = Lab.create(**kw)
-        built.append(new)
+        self.built.append(new)
         return new
 
+
+@pytest.fixture
+def make_lab(lab_required: None) -> Iterator[Callable[..., Lab]]:
+    factory = LabFactory()
     yield factory
-    for one in built:
+    for one in factory.built:
         one.close()

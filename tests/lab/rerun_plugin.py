@@ -6,7 +6,9 @@ failure without a stall is reported at once, as is the last attempt's, stall or 
 a probe that is wrong fails every time, and a failure is forgiven only with evidence
 that the machine stopped, never on luck. Each rerun is listed at the end of the run
 ("lab tests rerun after a host stall") with the stall and the first failure's message,
-and a failing test's report carries what the watch saw ("host stalls" section).
+and a failing test's report carries what the watch saw ("host stalls" section) and, when
+the test used the lab, the state of the lab's network (``tests.lab.netstate``; "lab
+network" section).
 
 Setup failures are not rerun: pytest caches a failed fixture of a wider scope, so a
 rerun would only repeat its error.
@@ -15,15 +17,18 @@ rerun would only repeat its error.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from _pytest.runner import runtestprotocol
 
+from tests.lab.netstate import network_state
 from tests.lab.stalls import Stalls, StallWatch
 
 MAX_RERUNS = 2
 SECTION = "host stalls"
 RERUN_SECTION = "lab rerun after a host stall"
+NETWORK_SECTION = "lab network"
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,22 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed call of a test that used the lab: the lab network's state, read at once
+    (before the test's teardown)."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if call.when != "call" or not report.failed or item.get_closest_marker("lab") is None:
+        return
+    fixtures = getattr(item, "funcargs", None) or {}
+    labs = [fixtures["lab"]] if "lab" in fixtures else []
+    labs += getattr(fixtures.get("make_lab"), "built", [])  # a test's own labs
+    if labs:
+        report.sections.append((NETWORK_SECTION, "\n".join(network_state(lab)
+                                                            for lab in labs)))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -100,6 +100,32 @@ def second_setup_fails():
 def test_stalled_then_setup_fails(second_setup_fails):
     stall()
     assert False, "cut short"
+
+class FakeLab:
+    ns = {"cls": "lab-cls", "gw": "lab-gw"}
+
+    def run(self, role, argv, *, check=False, timeout=60):
+        return subprocess.CompletedProcess(argv, 0, f"{role} says {argv[-1]}", "")
+
+@pytest.fixture(scope="session")
+def lab():
+    return FakeLab()
+
+def test_network_went_away(lab):
+    assert False, "ConnectTimeout"
+
+class Factory:
+    def __init__(self):
+        self.built = []
+
+@pytest.fixture
+def make_lab():
+    factory = Factory()
+    factory.built.append(FakeLab())
+    return factory
+
+def test_own_lab_went_away(make_lab):
+    assert False, "No route to host"
 """
 
 
@@ -142,3 +168,24 @@ def test_a_rerun_whose_setup_fails_is_still_listed(pytester: pytest.Pytester,
     text = result.stdout.str()
     assert "RuntimeError: the lab did not start" in text
     assert "lab tests rerun after a host stall" in text and "cut short" in text
+
+
+@pytest.mark.parametrize("select", ["network_went_away", "own_lab_went_away"],
+                         ids=["session lab", "own lab"])
+def test_a_failing_lab_test_reports_its_labs_network(pytester: pytest.Pytester,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     select: str) -> None:
+    result = run_child(pytester, monkeypatch, select)
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "lab network" in text
+    for role in ("cls", "gw"):
+        assert f"[{role}] $ tc -s qdisc" in text and f"{role} says qdisc" in text
+        assert f"[{role}] $ ip neigh" in text and f"{role} says neigh" in text
+
+
+def test_a_failure_without_the_lab_reports_no_network(pytester: pytest.Pytester,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_child(pytester, monkeypatch, "always_wrong")
+    result.assert_outcomes(failed=1)
+    assert "lab network" not in result.stdout.str()

@@ -15,6 +15,7 @@ import pytest
 
 from tests.lab import nsutil
 from tests.lab.netlab import Lab, lab_context
+from tests.lab.netstate import COMMANDS, network_state
 from tests.lab.nsutil import LabError
 from tests.lab.procs import REPO_ROOT
 
@@ -148,3 +149,15 @@ def test_congestion_control_option(make_lab: Callable[..., Lab]) -> None:
             make_lab(congestion_control="cubic")
     with pytest.raises(LabError, match="not in this kernel"):
         make_lab(congestion_control="no-such-cc")
+
+
+def test_a_failure_report_can_show_every_namespaces_network(lab: Lab) -> None:
+    """What ``tests.lab.rerun_plugin`` adds to a failing lab test's report."""
+    state = network_state(lab)
+    for role in lab.ns:
+        for argv in COMMANDS:
+            assert f"[{role}] $ {' '.join(argv)}\n" in state
+    cls_routes = state.split("[cls] $ ip route\n")[1].split("\n[")[0]
+    assert "default via 10.77.1.1" in cls_routes
+    gw_qdiscs = state.split("[gw] $ tc -s qdisc\n")[1].split("\n[")[0]
+    assert "qdisc " in gw_qdiscs and "Sent " in gw_qdiscs  # with its counters
