@@ -68,7 +68,8 @@ class GroupReads:
     """One per probe run of the group."""
 
 
-def _table(model: Any) -> Table:
+def table_of(model: Any) -> Table:
+    """A SQLModel table model's Core table (typed; ``__table__`` is not)."""
     table: Table = model.__table__
     return table
 
@@ -79,15 +80,15 @@ def read_separately(conn: Connection, queries: list[BatchQuery]) -> list[BatchRe
 
 
 def _read_one(conn: Connection, query: BatchQuery) -> BatchReads:
-    report, job, agent = _table(Report).c, _table(Job).c, _table(Agent).c
+    report, job, agent = table_of(Report).c, table_of(Job).c, table_of(Agent).c
     known = conn.execute(select(report.report_id).where(
         report.report_id.in_(query.report_ids))).scalars().all() if query.report_ids else []
     jobs = conn.execute(select(job.id).where(
         job.id.in_(query.job_ids), job.room_id == query.room_id,
         job.site_id == query.site_id)).scalars().all() if query.job_ids else []
-    timetable = conn.execute(select(_table(Timetable).c.document).where(
-        _table(Timetable).c.site_id == query.site_id)).scalar()
-    conn.execute(update(_table(Agent)).where(agent.id == query.agent_id)
+    timetable = conn.execute(select(table_of(Timetable).c.document).where(
+        table_of(Timetable).c.site_id == query.site_id)).scalar()
+    conn.execute(update(table_of(Agent)).where(agent.id == query.agent_id)
                  .values(query.agent_values))
     return BatchReads(frozenset(known), frozenset(jobs), timetable)
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy import Connection, Engine, insert
 
 from collector.measurement_runs import KEY_COLUMNS, VALUE_ARRAYS
 from collector.measurement_runs import RUN_COLUMNS as VALUE_RUN_COLUMNS
@@ -42,6 +42,7 @@ from collector.services.ingest_read import (
     BatchReads,
     read_at_once,
     read_separately,
+    table_of,
 )
 from collector.services.pg_arrays import BYTEA
 from collector.services.run_values import known_keys, values_row
@@ -91,14 +92,9 @@ class Writer(Protocol):
         """The caller's transaction committed (what was written is there for good)."""
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
 def _time_binder(conn: Connection) -> Callable[[datetime], Any]:
     """What SQLAlchemy binds for a :class:`collector.models.UTCDateTime` on this database."""
-    column_type = _table(Measurement).c.time.type
+    column_type = table_of(Measurement).c.time.type
     process = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     assert process is not None  # UTCDateTime always converts
     return process
@@ -290,13 +286,13 @@ class CoreWriter:
                 rows.extend(dict(zip(names, head + own, strict=True))
                             for own in run.measurements)
         if rows:
-            conn.execute(insert(_table(Measurement)), rows)
+            conn.execute(insert(table_of(Measurement)), rows)
         return len(rows)
 
 
 def _insert(conn: Connection, model: Any, values: dict[str, Any]) -> Any:
     """Insert one row; its new primary key."""
-    key = conn.execute(insert(_table(model)), values).inserted_primary_key
+    key = conn.execute(insert(table_of(model)), values).inserted_primary_key
     assert key is not None
     return key[0]
 
