@@ -37,7 +37,7 @@ from tests.collector.test_ingest_write import identity, query, results, stored
 NOW = T0 + timedelta(hours=1)
 
 
-class Room:
+class TwoRooms:
     """Two agents of one site in rooms with a job each, a timetable, one report stored."""
 
     def __init__(self, client: TestClient, engine: Engine, enrolled: Enrolled,
@@ -91,7 +91,7 @@ def answers_as(answer: IngestResponse | Exception, names: dict[str, str]) -> Any
 @pytest.mark.both_backends
 def test_a_group_stores_and_answers_what_each_upload_alone_would(
         client: TestClient, enrolled: Enrolled, engine: Engine, site_token: str) -> None:
-    room = Room(client, engine, enrolled, site_token)
+    room = TwoRooms(client, engine, enrolled, site_token)
     grouped = room.uploads()
     alone, names = renamed(grouped, keep=room.stored.report_id)
     together = store_group(engine, grouped, NOW)
@@ -123,7 +123,7 @@ def test_each_writer_reads_a_group_as_the_separate_statements_do(
     """PostgreSQL's one statement for a whole group against the reference, statement by
     statement: each upload's duplicates, jobs and timetable, and each agent's update (an
     agent with two uploads: what the later one gives wins, what it leaves out stays)."""
-    room = Room(client, engine, enrolled, site_token)
+    room = TwoRooms(client, engine, enrolled, site_token)
     ids = [str(room.stored.report_id), str(uuid.uuid4())]
     jobs = ["job-a", "job-b", "job-unknown"]
     queries = [query(room.a, ids, jobs, agent_version="9.9", clock_offset_s=-0.25),
@@ -148,7 +148,7 @@ def test_each_writer_reads_a_group_as_the_separate_statements_do(
 @pytest.mark.both_backends
 def test_an_upload_the_database_refuses_costs_no_other_upload_its_answer(
         client: TestClient, enrolled: Enrolled, engine: Engine, site_token: str) -> None:
-    room = Room(client, engine, enrolled, site_token)
+    room = TwoRooms(client, engine, enrolled, site_token)
     ghost = AgentIdentity("no-such-agent", room.a.site_id, room.a.room_id)  # revoked: no row
     good = [Upload(who, ReportBatch([make_report(who.agent_id)])) for who in (room.a, room.b)]
     refused = Upload(ghost, ReportBatch([make_report(ghost.agent_id)]))
@@ -262,7 +262,7 @@ def test_a_committed_group_is_never_written_again(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """An error after the commit (here: counting for /metrics) is raised as it is: writing
     the uploads again one by one would answer their new reports as duplicates."""
-    room = Room(client, engine, enrolled, site_token)
+    room = TwoRooms(client, engine, enrolled, site_token)
     uploads = [Upload(who, ReportBatch([make_report(who.agent_id)])) for who in (room.a, room.b)]
     writes: list[int] = []
     real = ingest._write_group
